@@ -1,0 +1,155 @@
+/**
+ * A simulated machine: one kernel (and, later, its hardware and drivers) as a
+ * value. Tests, scenarios and notebooks run kernel code through
+ * {@link Machine.run} and {@link Machine.call}.
+ *
+ * @module
+ */
+import { type Exploration, explore } from "./sim/explore.ts";
+import { Prng } from "./sim/prng.ts";
+import {
+  defaultPolicy,
+  explicitPolicy,
+  type HangReport,
+  isGenerator,
+  type OopsRecord,
+  type SchedulePolicy,
+  seededPolicy,
+} from "./sim/sched.ts";
+import type { KGen, Task } from "./sim/task.ts";
+import { Kernel, type KernelOptions } from "./kernel/kernel.ts";
+
+/** How to order tasks at decision points. */
+export type Schedule =
+  | "default"
+  | readonly string[]
+  | { readonly seed: number }
+  | SchedulePolicy;
+
+/** What a run returns. */
+export interface RunResult<T> {
+  /** The task's return value (undefined unless it finished). */
+  value: T | undefined;
+  /** Whether the task finished (not Oopsed, not blocked). */
+  done: boolean;
+  /** Oopses during the run (any task). */
+  oopses: OopsRecord[];
+  /** Hang report if any task is left blocked, else null. */
+  blocked: HangReport | null;
+  /** Labels chosen at decision points. */
+  schedule: string[];
+}
+
+/** The value a kernel function returns, through its generator if it sleeps. */
+export type KResult<R> = R extends KGen<infer T> ? T : R;
+
+/** Options for {@link createMachine}. */
+export type MachineOptions = KernelOptions;
+
+function toPolicy(s: Schedule | undefined): SchedulePolicy {
+  if (s === undefined || s === "default") return defaultPolicy;
+  if (Array.isArray(s)) return explicitPolicy(s as readonly string[]);
+  if (typeof s === "object" && s !== null && "seed" in s) return seededPolicy(new Prng(s.seed));
+  if (typeof s === "object" && s !== null && "choose" in s) return s as SchedulePolicy;
+  throw new TypeError(
+    `Cannot use schedule ${
+      JSON.stringify(s)
+    }: expected "default", a list of task names, { seed }, or a policy`,
+  );
+}
+
+/** One simulated machine. */
+export class Machine {
+  /** The kernel. */
+  readonly kernel: Kernel;
+
+  /** @param opts CPUs, seed, series, cost model. */
+  constructor(opts: MachineOptions = {}) {
+    this.kernel = new Kernel(opts);
+  }
+
+  /** Shorthand for {@link Machine.kernel}. */
+  get k(): Kernel {
+    return this.kernel;
+  }
+
+  /** Creates a task that runs `fn(k)`; it runs at the next {@link Machine.runAll} or {@link Machine.run}. */
+  spawn(name: string, fn: (k: Kernel) => KGen<unknown> | unknown, cpu?: number): Task {
+    return this.kernel.sched.spawn(name, fn, cpu);
+  }
+
+  /** Runs every spawned task until all have finished or are blocked. */
+  runAll(opts: { schedule?: Schedule } = {}): Omit<RunResult<unknown>, "value" | "done"> {
+    return this.kernel.sched.runUntilQuiescent(toPolicy(opts.schedule));
+  }
+
+  /**
+   * Spawns `fn` as a task and runs the machine until quiescence. Never throws
+   * for kernel outcomes: an Oops or a hang is in the result.
+   *
+   * @example
+   * ```ts
+   * import { Machine } from "./machine.ts";
+   * import { assertEquals } from "@std/assert";
+   * const m = new Machine({ cpus: 2 });
+   * const r = m.run(function* (k) { return k.cpu; });
+   * assertEquals([r.done, r.value], [true, 0]);
+   * ```
+   */
+  run<T>(
+    fn: (k: Kernel) => KGen<T> | T,
+    opts: { schedule?: Schedule; name?: string; cpu?: number } = {},
+  ): RunResult<T> {
+    const t = this.spawn(opts.name ?? (fn.name || "task"), fn, opts.cpu);
+    const out = this.runAll(opts.schedule === undefined ? {} : { schedule: opts.schedule });
+    return {
+      value: t.state === "done" ? t.result as T : undefined,
+      done: t.state === "done",
+      ...out,
+    };
+  }
+
+  /**
+   * Calls one kernel function, sleeping or not, in a fresh task and returns its
+   * kernel result (address, ERR_PTR, errno ...). For code expected to finish:
+   * if the task Oopses or stays blocked, throws an Error with the oops text or
+   * the hang report (use {@link Machine.run} to inspect those instead).
+   */
+  call<A extends unknown[], R>(fn: (k: Kernel, ...args: A) => R, ...args: A): KResult<R> {
+    const r = this.run((k) => {
+      const v = fn(k, ...args);
+      return isGenerator(v) ? v : v;
+    }, { name: fn.name || "call" });
+    if (!r.done) {
+      const why = r.oopses.length > 0
+        ? `Oops: ${r.oopses[0]!.message}`
+        : r.blocked?.text ?? "not finished";
+      throw new Error(
+        `Cannot return from ${fn.name || "the call"}: the task did not finish\n${why}`,
+      );
+    }
+    return r.value as KResult<R>;
+  }
+}
+
+/** Creates a minimal machine (CPUs, seed, series); descriptions come with bootMachine. */
+export function createMachine(opts: MachineOptions = {}): Machine {
+  return new Machine(opts);
+}
+
+/**
+ * Explores every interleaving of the tasks `setup` spawns on a fresh machine
+ * from `make`, by stateless re-execution. Each schedule ends "oops",
+ * "deadlock/hang" or "clean".
+ */
+export function exploreMachine(
+  make: () => Machine,
+  setup: (m: Machine) => void,
+  opts: { maxSchedules?: number } = {},
+): Exploration {
+  return explore((policy) => {
+    const m = make();
+    setup(m);
+    return m.runAll({ schedule: policy });
+  }, opts);
+}
