@@ -63,7 +63,13 @@ export class Machine {
   /** The kernel. */
   readonly kernel: Kernel;
 
-  /** @param opts CPUs, seed, series, cost model. */
+  /**
+
+   * Creates the object.
+
+   * @param opts CPUs, seed, series, cost model.
+
+   */
   constructor(opts: MachineOptions = {}) {
     this.kernel = new Kernel(opts);
   }

@@ -22,7 +22,13 @@ export class Completion {
    */
   completer: unknown = null;
 
-  /** @param name a label for traces and hang reports. */
+  /**
+
+   * Creates the object.
+
+   * @param name a label for traces and hang reports.
+
+   */
   constructor(readonly name: string) {
     this.wq = new WaitQueue("completion", name, this);
   }

@@ -20,6 +20,7 @@ export type RemoveFn = (k: Kernel, dev: Device) => KGen<void> | void;
 /** struct device_driver. */
 export class Driver {
   /**
+   * Creates the object.
    * @param name driver name ("nd_pmem", "dax_pmem", ...).
    * @param probe the probe routine.
    * @param remove the remove routine, if any.

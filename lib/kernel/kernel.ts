@@ -66,7 +66,13 @@ export class Kernel implements WarnHost {
   #nextId = 1;
   #subsystems = new Map<SubsystemKey<unknown>, unknown>();
 
-  /** @param opts CPUs, seed, series, cost model. */
+  /**
+
+   * Creates the object.
+
+   * @param opts CPUs, seed, series, cost model.
+
+   */
   constructor(opts: KernelOptions = {}) {
     this.series = new Series(opts);
     this.cost = opts.cost ?? loadCostModel();

@@ -14,7 +14,10 @@ export class Mutex {
   owner: Task | null = null;
   /** Waiters. */
   readonly wq: WaitQueue;
-  /** @param name lock name for hang reports. */
+  /**
+   * Creates the object.
+   * @param name lock name for hang reports.
+   */
   constructor(readonly name: string) {
     this.wq = new WaitQueue("mutex", name, this);
   }
@@ -68,7 +71,10 @@ export function mutex_is_locked(m: Mutex): boolean {
 export class Spinlock {
   /** The owning task, or null. */
   owner: Task | null = null;
-  /** @param name lock name. */
+  /**
+   * Creates the object.
+   * @param name lock name.
+   */
   constructor(readonly name: string) {}
 }
 

@@ -47,7 +47,13 @@ export class Dmesg {
   #warnedOnce = new Set<string>();
   #traceId = 0x7e3a1c2b9d4f5061n;
 
-  /** @param now reads the simulated clock. */
+  /**
+
+   * Creates the object.
+
+   * @param now reads the simulated clock.
+
+   */
   constructor(now: () => number) {
     this.#clockNow = now;
   }

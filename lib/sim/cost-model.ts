@@ -10,24 +10,39 @@ import defaultModel from "../../data/cost-models/default.json" with { type: "jso
 /** Units a cost-model parameter may carry. */
 export const COST_UNITS = ["ns", "GB/s", "B", "ratio", "count"] as const;
 
-/** One parameter: its value, its unit and where the number comes from. */
-export const CostParameterSchema = z.strictObject({
+/** One cost-model parameter: its value, its unit and where the number comes from. */
+export interface CostParameter {
+  /** The value, in `unit`. */
+  value: number;
+  /** The unit. */
+  unit: (typeof COST_UNITS)[number];
+  /** Where the number comes from. */
+  source: string;
+}
+
+/** A validated cost model as stored in data/cost-models/*.json. */
+export interface CostModelData {
+  /** Model name. */
+  name: string;
+  /** What the model is for. */
+  description: string;
+  /** Parameters by name. */
+  parameters: Record<string, CostParameter>;
+}
+
+/** Schema of one parameter. */
+const CostParameterSchema: z.ZodType<CostParameter> = z.strictObject({
   value: z.number().check(z.nonnegative()),
   unit: z.enum(COST_UNITS),
   source: z.string().min(8, "every parameter must cite its source"),
 });
 
-/** A whole cost model as stored in data/cost-models/*.json. */
-export const CostModelSchema = z.strictObject({
+/** Schema of a whole cost model. */
+const CostModelSchema: z.ZodType<CostModelData> = z.strictObject({
   name: z.string().min(1),
   description: z.string(),
   parameters: z.record(z.string(), CostParameterSchema),
 });
-
-/** One cost-model parameter. */
-export type CostParameter = z.infer<typeof CostParameterSchema>;
-/** A validated cost model. */
-export type CostModelData = z.infer<typeof CostModelSchema>;
 
 /** A validated cost model with typed access to its parameters. */
 export class CostModel {

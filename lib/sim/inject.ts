@@ -54,7 +54,13 @@ export class FaultInjector {
   /** Called for each injected failure (the kernel logs it). */
   onInject: ((f: InjectedFault) => void) | null = null;
 
-  /** @param prng the machine's PRNG stream for probabilistic points. */
+  /**
+
+   * Creates the object.
+
+   * @param prng the machine's PRNG stream for probabilistic points.
+
+   */
   constructor(prng: Prng) {
     this.#prng = prng;
   }

@@ -17,6 +17,7 @@ export class Prng {
   readonly seed: number;
 
   /**
+   * Creates the object.
    * @param seed any 32-bit integer (other numbers are truncated).
    *
    * @example Same seed, same sequence

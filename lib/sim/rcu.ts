@@ -50,6 +50,7 @@ export class Rcu {
   #gpNs: number;
 
   /**
+   * Creates the object.
    * @param host the scheduler.
    * @param clock the simulated clock.
    * @param gpNs the simulated length of a grace period (cost model `rcu.gracePeriod`).

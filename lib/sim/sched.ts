@@ -151,6 +151,7 @@ export class OopsSignal extends Error {
   /** The call chain captured where the oops happened. */
   readonly frames: Frame[];
   /**
+   * Creates the object.
    * @param message the oops headline.
    * @param skip innermost frames to leave out (the oops helpers themselves).
    */
@@ -211,6 +212,7 @@ export class Scheduler<Ctx> {
   #last: Task | null = null;
 
   /**
+   * Creates the object.
    * @param ctx what task functions receive (the kernel).
    * @param clock the simulated clock.
    * @param opts CPUs and costs.

@@ -28,9 +28,10 @@ export class WaitQueue {
   /** Tasks blocked here, in arrival order. */
   readonly waiters: Task[] = [];
   /** Absolute simulated wake-up time for timer queues, else -1. */
-  wakeAt = -1;
+  wakeAt: number = -1;
 
   /**
+   * Creates the object.
    * @param kind explainer key ("completion", "mutex", "rcu_gp", "timer", ...).
    * @param label human-readable name for reports.
    * @param owner the object this queue belongs to (for explainers).
@@ -66,6 +67,7 @@ export class Task {
   gen: KGen<unknown> | null = null;
 
   /**
+   * Creates the object.
    * @param id task id (1-based; 0 is the RCU/softirq context).
    * @param name comm-like name.
    * @param cpu the simulated CPU it runs on.

@@ -52,6 +52,7 @@ export class Trace<E extends { kind: string }> {
   #source: TraceSource;
 
   /**
+   * Creates the object.
    * @param clock the simulated clock that stamps events.
    * @param source where the current task and CPU are read.
    */

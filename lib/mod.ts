@@ -1,0 +1,41 @@
+/**
+ * memremap-lab: a faithful, fast simulator of the Linux kernel's ZONE_DEVICE
+ * machinery as it stood around v4.20 / v5.0 — devm_memremap_pages, struct
+ * dev_pagemap, percpu_ref lifetimes, devres, the iomem resource tree, memory
+ * hotplug and HMM device memory — for notebooks, tests and reports.
+ *
+ * Kernel-modelling functions keep the kernel's names, argument order and
+ * return conventions, with the simulated kernel `k` as an extra first
+ * parameter. Run them inside a simulated task with {@link Machine.run} or
+ * {@link Machine.call}.
+ *
+ * @example A percpu_ref's life: kill → grace period → release
+ * ```ts
+ * import { createMachine, PercpuRef, percpu_ref_init, percpu_ref_kill } from "./mod.ts";
+ * import { assertEquals } from "@std/assert";
+ * const m = createMachine({ cpus: 2, series: "v5.0" });
+ * const ref = new PercpuRef();
+ * let released = false;
+ * m.call(percpu_ref_init, ref, () => { released = true; }, 0, 0);
+ * m.call(percpu_ref_kill, ref); // the run ends after the grace period
+ * assertEquals(released, true);
+ * ```
+ *
+ * @module
+ */
+export * from "./sim/mod.ts";
+export * from "./series.ts";
+export * from "./machine.ts";
+export * from "./kernel/errno.ts";
+export * from "./kernel/events.ts";
+export * from "./kernel/printk.ts";
+export * from "./kernel/kernel.ts";
+export * from "./kernel/sched.ts";
+export * from "./kernel/completion.ts";
+export * from "./kernel/mutex.ts";
+export * from "./kernel/percpu-refcount.ts";
+export * from "./kernel/device.ts";
+export * from "./kernel/devres.ts";
+export * from "./kernel/explain.ts";
+export * from "./bench/harness.ts";
+export * from "./bench/cases/percpu-ref.ts";
