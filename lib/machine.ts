@@ -18,6 +18,9 @@ import {
 } from "./sim/sched.ts";
 import type { KGen, Task } from "./sim/task.ts";
 import { Kernel, type KernelOptions } from "./kernel/kernel.ts";
+import { loadCostModel } from "./sim/cost-model.ts";
+import type { SeriesOptions } from "./series.ts";
+import { type MachineDescription, parseMachineDescription } from "./machine/schema.ts";
 
 /** How to order tasks at decision points. */
 export type Schedule =
@@ -62,6 +65,8 @@ function toPolicy(s: Schedule | undefined): SchedulePolicy {
 export class Machine {
   /** The kernel. */
   readonly kernel: Kernel;
+  /** The description it was booted from (null for {@link createMachine}'s minimal machine). */
+  description: MachineDescription | null = null;
 
   /**
 
@@ -158,4 +163,85 @@ export function exploreMachine(
     setup(m);
     return m.runAll({ schedule: policy });
   }, opts);
+}
+
+/** Options of {@link bootMachine}: the series and the seed. */
+export interface BootOptions extends SeriesOptions {
+  /** PRNG seed (default 0). */
+  seed?: number;
+}
+
+const MACHINES_DIR = new URL("../data/machines/", import.meta.url);
+
+/** Names of the machine descriptions shipped in data/machines. */
+export function machineNames(): string[] {
+  const names: string[] = [];
+  for (const e of Deno.readDirSync(MACHINES_DIR)) {
+    if (e.isFile && e.name.endsWith(".json")) names.push(e.name.slice(0, -5));
+  }
+  return names.sort();
+}
+
+function readDescription(src: string | object): { data: unknown; origin: string } {
+  if (typeof src === "object" && src !== null) {
+    return { data: src, origin: JSON.stringify((src as { name?: unknown }).name ?? "(object)") };
+  }
+  if (typeof src !== "string" || src === "") {
+    throw new TypeError(
+      `Cannot boot machine: expected a name, a path or a description object, got ${String(src)}`,
+    );
+  }
+  const isPath = src.includes("/") || src.endsWith(".json");
+  const url = isPath ? src : new URL(`${src}.json`, MACHINES_DIR);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(url);
+  } catch {
+    if (isPath) throw new RangeError(`Cannot boot machine from ${src}: the file cannot be read`);
+    throw new RangeError(
+      `Cannot boot machine "${src}": no such description (known: ${machineNames().join(", ")})`,
+    );
+  }
+  try {
+    return { data: JSON.parse(text), origin: isPath ? src : `"${src}"` };
+  } catch (e) {
+    throw new TypeError(
+      `Cannot boot machine ${isPath ? src : `"${src}"`}: not valid JSON (${(e as Error).message})`,
+    );
+  }
+}
+
+function costModelFor(name: string) {
+  if (name === "default") return loadCostModel();
+  const url = new URL(`../data/cost-models/${name}.json`, import.meta.url);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(url);
+  } catch {
+    throw new RangeError(
+      `Cannot load cost model "${name}": data/cost-models/${name}.json does not exist`,
+    );
+  }
+  return loadCostModel(JSON.parse(text));
+}
+
+/**
+ * Boots a machine from a description: a bare name (resolved in data/machines
+ * through `import.meta.url`, never the working directory), a path to a JSON
+ * file, or a description object. The series defaults to preset "v5.0".
+ *
+ * @example
+ * ```ts
+ * import { bootMachine } from "./machine.ts";
+ * import { assertEquals } from "@std/assert";
+ * const m = bootMachine("bench-64t", { series: "v4.20" });
+ * assertEquals([m.description?.paging, m.k.series.level], ["5-level", 0]);
+ * ```
+ */
+export function bootMachine(nameOrPathOrObject: string | object, opts: BootOptions = {}): Machine {
+  const { data, origin } = readDescription(nameOrPathOrObject);
+  const desc = parseMachineDescription(data, origin);
+  const m = new Machine({ ...opts, cpus: desc.cpus, cost: costModelFor(desc.costModel) });
+  m.description = desc;
+  return m;
 }
