@@ -83,6 +83,89 @@ export interface LogEvent {
   text: string;
 }
 
+/** Module loader events (kernel/module.c). */
+export interface ModuleEvent {
+  /** Discriminant. */
+  kind: "module";
+  /** "load" (now live), "load_failed", "unknown_symbol", "unload". */
+  op: "load" | "load_failed" | "unknown_symbol" | "unload";
+  /** Module name. */
+  module: string;
+  /** The unresolved symbol ("unknown_symbol"), else "". */
+  symbol: string;
+  /** load_module / delete_module return code, or the symbol's error. */
+  ret: number;
+}
+
+/** Sparse-section events (mm/sparse.c, mm/memory_hotplug.c): one per run of sections. */
+export interface SectionEvent {
+  /** Discriminant. */
+  kind: "section";
+  /** add/remove; add_failed = the section a hot-add stopped at. */
+  op: "add" | "remove" | "add_failed";
+  /** First section number. */
+  nr: number;
+  /** Number of sections. */
+  count: number;
+  /** Where the memmap lives: "ram", "device" (altmap) or "none". */
+  memmap: "ram" | "device" | "none";
+  /** Return code (0, or the error of add_failed). */
+  ret: number;
+}
+
+/** memmap initialisation (mm/page_alloc.c): one event per initialised range. */
+export interface MemmapEvent {
+  /** Discriminant. */
+  kind: "memmap";
+  /** memmap_init_zone (hotplug), memmap_init_zone_device, or a section's per-page arrays being created. */
+  op: "init_zone" | "init_zone_device" | "materialise";
+  /** First pfn. */
+  start_pfn: number;
+  /** Pages. */
+  nr_pages: number;
+  /** enum zone_type. */
+  zone: number;
+  /** Id of the pgmap written to page->pgmap (0 for none). */
+  pgmap: number;
+}
+
+/** struct page refcount changes: per page with tracing on, aggregated per run in bulk paths. */
+export interface PageRefEvent {
+  /** Discriminant. */
+  kind: "page_ref";
+  /** get/put; page_free = the pgmap's page_free ran; free = a normal page reached 0. */
+  op: "get" | "put" | "page_free" | "free";
+  /** First pfn. */
+  pfn: number;
+  /** Pages affected. */
+  n: number;
+  /** Refcount of those pages after the operation. */
+  count: number;
+}
+
+/** Hotplug side effects (linear map, PAT, KASAN shadow, memory blocks, mem_hotplug_lock). */
+export interface HotplugEvent {
+  /** Discriminant. */
+  kind: "hotplug";
+  /** What happened. */
+  op:
+    | "linear_map"
+    | "linear_unmap"
+    | "pat_track"
+    | "pat_untrack"
+    | "kasan_add"
+    | "kasan_remove"
+    | "memblock_register"
+    | "lock"
+    | "unlock";
+  /** First physical byte (or 0 for lock events). */
+  start: number;
+  /** Bytes (or 0). */
+  size: number;
+  /** Return code. */
+  ret: number;
+}
+
 /** Every event a simulated kernel records. */
 export type KernelEvent =
   | SchedEvent
@@ -90,4 +173,9 @@ export type KernelEvent =
   | DevresEvent
   | DeviceEvent
   | ResourceEvent
-  | LogEvent;
+  | LogEvent
+  | ModuleEvent
+  | SectionEvent
+  | MemmapEvent
+  | PageRefEvent
+  | HotplugEvent;

@@ -28,6 +28,7 @@ export const FOUNDATION_FAULT_POINTS: ReadonlyArray<readonly [string, string]> =
   ["request_mem_region", "resource allocation fails: __request_region returns NULL"],
   ["percpu_ref_init", "alloc_percpu fails: percpu_ref_init returns -ENOMEM"],
   ["xa_store_range", "XArray node allocation fails: xa_store_range returns an -ENOMEM entry"],
+  ["radix_tree_insert", "radix tree node allocation fails: radix_tree_insert returns -ENOMEM"],
 ];
 
 /** Options for a kernel. */

@@ -149,8 +149,8 @@ const schema = z.strictObject({
   );
 });
 
-/** Formats a zod error as "at ram[0].size: <rule>" lines. */
-export function formatIssues(error: z.ZodError): string {
+/* Formats a zod error as "at ram[0].size: <rule>" lines. */
+function formatIssues(error: z.ZodError): string {
   return error.issues.map((iss) => {
     const path = iss.path.reduce<string>(
       (acc, p) =>
