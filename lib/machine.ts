@@ -21,6 +21,14 @@ import { Kernel, type KernelOptions } from "./kernel/kernel.ts";
 import { loadCostModel } from "./sim/cost-model.ts";
 import type { SeriesOptions } from "./series.ts";
 import { type MachineDescription, parseMachineDescription } from "./machine/schema.ts";
+import { mm_init } from "./kernel/mm/boot.ts";
+import {
+  insert_resource,
+  iomem_resource,
+  IORESOURCE_BUSY,
+  IORESOURCE_SYSTEM_RAM,
+  Resource,
+} from "./kernel/resource.ts";
 
 /** How to order tasks at decision points. */
 export type Schedule =
@@ -243,5 +251,25 @@ export function bootMachine(nameOrPathOrObject: string | object, opts: BootOptio
   const desc = parseMachineDescription(data, origin);
   const m = new Machine({ ...opts, cpus: desc.cpus, cost: costModelFor(desc.costModel) });
   m.description = desc;
+  const k = m.kernel;
+  // firmware (e820): every RAM range is a top-level, BUSY "System RAM" resource
+  for (const r of [...desc.ram].sort((a, b) => a.start - b.start)) {
+    insert_resource(
+      k,
+      iomem_resource(k),
+      new Resource({
+        name: "System RAM",
+        start: r.start,
+        end: r.start + r.size - 1,
+        flags: IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY,
+      }),
+    );
+  }
+  // sparse memory: RAM sections present, with a memmap, online, linearly mapped
+  mm_init(k, {
+    paging: desc.paging,
+    ram: desc.ram.map((r) => ({ start: r.start, end: r.start + r.size, nid: r.node })),
+    nodes: Math.max(...desc.numa.map((n) => n.node)) + 1,
+  });
   return m;
 }

@@ -42,6 +42,7 @@ export * from "./kernel/resource-devm.ts";
 export * from "./kernel/xarray.ts";
 export * from "./kernel/radix-tree.ts";
 export * from "./kernel/module.ts";
+export * from "./kernel/mm/mod.ts";
 export * from "./machine/schema.ts";
 export * from "./machine/sizes.ts";
 export * from "./scenarios/percpu-ref-demo.ts";

@@ -166,6 +166,35 @@ export interface HotplugEvent {
   ret: number;
 }
 
+/** kernel/memremap.c events: devm_memremap_pages and its release, step by step. */
+export interface MemremapEvent {
+  /** Discriminant. */
+  kind: "memremap";
+  /** What happened. */
+  op:
+    | "map"
+    | "map_failed"
+    | "ram_passthrough"
+    | "conflict"
+    | "array_store"
+    | "array_delete"
+    | "kill"
+    | "cleanup"
+    | "cleanup_done"
+    | "release"
+    | "release_done"
+    | "still_live"
+    | "remove_memory";
+  /** The pgmap's id (0 before it has one). */
+  pgmap: number;
+  /** pgmap->res.start. */
+  start: number;
+  /** pgmap->res.end (inclusive). */
+  end: number;
+  /** Return code (0, or the -errno of map_failed). */
+  ret: number;
+}
+
 /** Every event a simulated kernel records. */
 export type KernelEvent =
   | SchedEvent
@@ -178,4 +207,5 @@ export type KernelEvent =
   | SectionEvent
   | MemmapEvent
   | PageRefEvent
-  | HotplugEvent;
+  | HotplugEvent
+  | MemremapEvent;

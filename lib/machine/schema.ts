@@ -30,7 +30,7 @@ const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
 });
 
 /** A System RAM range. */
-export interface RamRange {
+export interface RamDescription {
   /** First byte. */
   start: number;
   /** Length in bytes. */
@@ -52,7 +52,7 @@ export interface MachineDescription {
   /** NUMA nodes and their CPUs. */
   numa: { node: number; cpus: number[] }[];
   /** System RAM ranges. */
-  ram: RamRange[];
+  ram: RamDescription[];
   /** Which cost model (data/cost-models/<name>.json). */
   costModel: string;
 }

@@ -37,3 +37,29 @@ Deno.test("machine: the bad-description corpus gives the exact expected messages
   }
   assert(n >= 12, `corpus has ${n} cases`);
 });
+
+Deno.test("machine: boot registers System RAM in iomem and brings its sections up", async () => {
+  const {
+    iomemTree,
+    region_intersects,
+    IORESOURCE_SYSTEM_RAM,
+    IORES_DESC_NONE,
+    REGION_INTERSECTS,
+    REGION_DISJOINT,
+  } = await import("../../lib/kernel/resource.ts");
+  const { sectionState } = await import("../../lib/kernel/mm/section-info.ts");
+  const m = bootMachine("small");
+  const GiB = 2 ** 30;
+  assert(iomemTree(m.k).includes("System RAM"));
+  assertEquals(
+    region_intersects(m.k, 1 * GiB, 128 * 2 ** 20, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE),
+    REGION_INTERSECTS,
+  );
+  assertEquals(
+    region_intersects(m.k, 16 * GiB, 128 * 2 ** 20, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE),
+    REGION_DISJOINT,
+  );
+  const s = sectionState(m.k, 8); // 1 GiB / 128 MiB
+  assert(s.present && s.online, JSON.stringify(s));
+  assertEquals(sectionState(m.k, 16 * 8).present, false);
+});
