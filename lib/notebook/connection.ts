@@ -51,12 +51,24 @@ export const CONNECTION_DIR_PREFIX = "memremap-kernel-";
  * @returns The port numbers.
  */
 export function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
+  // Pick below Linux's ephemeral range (ip_local_port_range starts at 32768),
+  // so that outgoing connections — ours to other kernels included — never
+  // take a port between our check and the kernel's bind.
+  const LOW = 20000, HIGH = 32767;
+  const ports: number[] = [];
+  const rnd = new Uint32Array(1);
+  for (let tries = 0; ports.length < count; tries++) {
+    if (tries > 2000) throw new Error("Cannot find free ports for a kernel on 127.0.0.1");
+    crypto.getRandomValues(rnd);
+    const port = LOW + (rnd[0]! % (HIGH - LOW + 1));
+    if (ports.includes(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      ports.push(port);
+    } catch {
+      // in use: try another
+    }
+  }
   return ports;
 }
 

@@ -152,14 +152,19 @@ export class Kernel {
   static async start(options: KernelOptions): Promise<Kernel> {
     const t0 = performance.now();
     const zmq = await loadZmq();
-    const internals = new Internals(zmq, options);
-    try {
-      const info = await internals.handshake(options.startupTimeoutMs ?? 30_000);
-      return new Kernel(internals, info, performance.now() - t0);
-    } catch (e) {
-      internals.killNow();
-      await internals.exited;
-      throw e;
+    // A port picked as free can be taken before the kernel binds it; a kernel
+    // that dies at start-up is retried with fresh ports (and a fresh file).
+    for (let attempt = 1;; attempt++) {
+      const internals = new Internals(zmq, options);
+      try {
+        const info = await internals.handshake(options.startupTimeoutMs ?? 30_000);
+        return new Kernel(internals, info, performance.now() - t0);
+      } catch (e) {
+        internals.killNow();
+        await internals.exited;
+        const diedAtStart = e instanceof KernelStartError && /exited with code/.test(e.message);
+        if (!diedAtStart || attempt >= 3) throw e;
+      }
     }
   }
 
