@@ -18,6 +18,7 @@ import {
 } from "./sim/sched.ts";
 import type { KGen, Task } from "./sim/task.ts";
 import { Kernel, type KernelOptions } from "./kernel/kernel.ts";
+import { export_kernel_symbols } from "./kernel/exports.ts";
 import { loadCostModel } from "./sim/cost-model.ts";
 import type { SeriesOptions } from "./series.ts";
 import { type MachineDescription, parseMachineDescription } from "./machine/schema.ts";
@@ -85,6 +86,8 @@ export class Machine {
    */
   constructor(opts: MachineOptions = {}) {
     this.kernel = new Kernel(opts);
+    // vmlinux's exported symbols, as the series level exports them
+    export_kernel_symbols(this.kernel);
   }
 
   /** Shorthand for {@link Machine.kernel}. */

@@ -195,6 +195,160 @@ export interface MemremapEvent {
   ret: number;
 }
 
+/**
+ * HMM device memory (mm/hmm.c): registrations, the per-section radix of
+ * levels 0..5, the waits of hmm_devmem_ref_kill / hmm_devmem_ref_exit, and
+ * the page_free callback.
+ */
+export interface HmmEvent {
+  /** Discriminant. */
+  kind: "hmm";
+  /** What happened. */
+  op:
+    | "add"
+    | "add_failed"
+    | "radix_insert"
+    | "radix_delete"
+    | "collide"
+    | "wait"
+    | "woken"
+    | "release"
+    | "remove"
+    | "page_free";
+  /** dev_name of the devmem's device. */
+  dev: string;
+  /** The function it happened in (hmm_devmem_ref_kill, hmm_devmem_ref_exit, ...). */
+  fn: string;
+  /** First physical byte (resource start, section key << 27, or the page's address). */
+  start: number;
+  /** Sections (radix ops), pages (page_free), ns waited (woken), or 0. */
+  n: number;
+  /** The other device of a collision, else "". */
+  other: string;
+  /** Return code (0 or -errno). */
+  ret: number;
+}
+
+/** Process-side page faults (mm/memory.c, mm/huge_memory.c, mm/hugetlb.c): one event per handled fault. */
+export interface FaultEvent {
+  /** Discriminant. */
+  kind: "fault";
+  /** Which handler resolved it. */
+  op:
+    | "anon"
+    | "zero"
+    | "wp_reuse"
+    | "wp_copy"
+    | "file"
+    | "cow"
+    | "shared"
+    | "device_private"
+    | "huge_anon"
+    | "huge_zero"
+    | "huge_wp"
+    | "hugetlb"
+    | "error";
+  /** The mm's id. */
+  mm: number;
+  /** Faulting address. */
+  addr: number;
+  /** The VM_FAULT_* result. */
+  ret: number;
+}
+
+/** mmu_notifier callbacks delivered (mm/mmu_notifier.c). */
+export interface MmuNotifierEvent {
+  /** Discriminant. */
+  kind: "mmu_notifier";
+  /** What happened. */
+  op: "register" | "unregister" | "release" | "invalidate_start" | "invalidate_end";
+  /** The mm's id. */
+  mm: number;
+  /** Range start (0 for register/unregister/release). */
+  start: number;
+  /** Range end, exclusive. */
+  end: number;
+}
+
+/** migrate_vma steps (mm/migrate.c, 4.20 API). */
+export interface MigrateVmaEvent {
+  /** Discriminant. */
+  kind: "migrate_vma";
+  /** Which step finished. */
+  op:
+    | "collect"
+    | "prepare"
+    | "unmap"
+    | "alloc_and_copy"
+    | "pages"
+    | "finalize_and_map"
+    | "finalize";
+  /** The mm's id. */
+  mm: number;
+  /** Range start. */
+  start: number;
+  /** Range end, exclusive. */
+  end: number;
+  /** Pages in the range. */
+  npages: number;
+  /** Pages still being migrated after the step (migrate->cpages; for "finalize": pages moved). */
+  cpages: number;
+}
+
+/** The v4.20 HMM mirror API (mm/hmm.c, the CONFIG_HMM_MIRROR half). */
+export interface HmmMirrorEvent {
+  /** Discriminant. */
+  kind: "hmm_mirror";
+  /** What happened. */
+  op:
+    | "register"
+    | "unregister"
+    | "sync"
+    | "release"
+    | "range_invalidated"
+    | "get_pfns"
+    | "fault"
+    | "range_done";
+  /** The mm's id. */
+  mm: number;
+  /** Range start (or 0). */
+  start: number;
+  /** Range end, exclusive (or 0). */
+  end: number;
+  /** Return value (0, -errno, or 1/0 for range_done's valid). */
+  ret: number;
+}
+
+/** Address-space changes (mm/mmap.c, mprotect.c, mremap.c, madvise.c, kernel/fork.c, exit). */
+export interface VmaEvent {
+  /** Discriminant. */
+  kind: "vma";
+  /** Which call. */
+  op: "mmap" | "munmap" | "mprotect" | "mremap" | "madvise" | "fork" | "exit_mmap" | "split_huge";
+  /** The mm's id. */
+  mm: number;
+  /** Range start. */
+  start: number;
+  /** Range end, exclusive. */
+  end: number;
+  /** Return value. */
+  ret: number;
+}
+
+/** A simulated device driver's device-memory events (lib/drivers: dmirror). */
+export interface DriverMemEvent {
+  /** Discriminant. */
+  kind: "driver_mem";
+  /** What happened. */
+  op: "alloc" | "free" | "alloc_failed" | "fault" | "migrate";
+  /** Driver/device name. */
+  dev: string;
+  /** Device page pfn (or first address for "migrate"). */
+  pfn: number;
+  /** Pages (or return value for "fault"). */
+  n: number;
+}
+
 /** Every event a simulated kernel records. */
 export type KernelEvent =
   | SchedEvent
@@ -208,4 +362,11 @@ export type KernelEvent =
   | MemmapEvent
   | PageRefEvent
   | HotplugEvent
-  | MemremapEvent;
+  | MemremapEvent
+  | HmmEvent
+  | FaultEvent
+  | MmuNotifierEvent
+  | MigrateVmaEvent
+  | HmmMirrorEvent
+  | VmaEvent
+  | DriverMemEvent;
