@@ -99,6 +99,9 @@ export class Kernel implements WarnHost {
     };
     for (const [name, what] of FOUNDATION_FAULT_POINTS) this.faults.register(name, what);
     this.sched.hooks.onOops = (task, sig) => this.#printOops(task, sig);
+    this.sched.hooks.onSwitch = (task) => {
+      this.cpu = task === null ? 0 : task.cpu;
+    };
     installExplainers(this);
   }
 
@@ -118,10 +121,11 @@ export class Kernel implements WarnHost {
     return this.sched.current;
   }
 
-  /** The CPU the running code is on (smp_processor_id()). */
-  get cpu(): number {
-    return this.sched.cpu;
-  }
+  /**
+   * The CPU the running code is on (smp_processor_id()); 0 outside any task.
+   * A plain field the scheduler updates at each switch: hot paths read it.
+   */
+  cpu = 0;
 
   /** Number of simulated CPUs. */
   get nr_cpu_ids(): number {
@@ -148,8 +152,25 @@ export class Kernel implements WarnHost {
     return this.#nextId++;
   }
 
+  // a two-entry cache in front of the map: hot paths ask for the same one or two keys
+  #key0: SubsystemKey<unknown> | null = null;
+  #val0: unknown = null;
+  #key1: SubsystemKey<unknown> | null = null;
+  #val1: unknown = null;
+
   /** The state of a subsystem, created on first use (one per kernel; no module globals). */
   state<T>(key: SubsystemKey<T>): T {
+    if (key === this.#key0) return this.#val0 as T;
+    if (key === this.#key1) return this.#val1 as T;
+    const v = this.#stateSlow(key);
+    this.#key1 = this.#key0;
+    this.#val1 = this.#val0;
+    this.#key0 = key as SubsystemKey<unknown>;
+    this.#val0 = v;
+    return v;
+  }
+
+  #stateSlow<T>(key: SubsystemKey<T>): T {
     let s = this.#subsystems.get(key as SubsystemKey<unknown>);
     if (s === undefined) {
       s = key.create(this);

@@ -166,6 +166,8 @@ export class OopsSignal extends Error {
 export interface SchedHooks {
   /** Called when a task Oopses (the kernel prints and taints). */
   onOops?(task: Task, sig: OopsSignal): void;
+  /** Called whenever the running task changes (null: no task). */
+  onSwitch?(task: Task | null): void;
 }
 
 /** Options for one scheduler. */
@@ -202,8 +204,17 @@ export class Scheduler<Ctx> {
   trace: SchedTraceSink = { on: false, emit() {} };
   /** Every Oops so far. */
   readonly oopses: OopsRecord[] = [];
+  #current: Task | null = null;
+
   /** The task running now (the softirq task while RCU callbacks run). */
-  current: Task | null = null;
+  get current(): Task | null {
+    return this.#current;
+  }
+
+  set current(t: Task | null) {
+    this.#current = t;
+    this.hooks.onSwitch?.(t);
+  }
   readonly #softirq: Task;
   readonly #clock: Clock;
   readonly #ctx: Ctx;
