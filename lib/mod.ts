@@ -72,3 +72,4 @@ export * from "./bench/cases/memremap.ts";
 export * from "./bench/cases/hmm.ts";
 export * from "./bench/harness.ts";
 export * from "./bench/cases/percpu-ref.ts";
+export * from "./viz/mod.ts";
