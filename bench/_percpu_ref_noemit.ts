@@ -9,16 +9,25 @@
 import type { Kernel } from "../lib/kernel/kernel.ts";
 import type { PercpuRef } from "../lib/kernel/percpu-refcount.ts";
 
+function pcpuAdd(ref: PercpuRef, cpu: number, n: number): void {
+  const p = ref.pcpu!;
+  const v = p[cpu]! + n;
+  if (v > 0x7fffffff || v < -0x80000000) {
+    ref.spill += v;
+    p[cpu] = 0;
+  } else p[cpu] = v;
+}
+
 /** percpu_ref_get without the trace emit. */
 export function percpu_ref_get_noemit(k: Kernel, ref: PercpuRef): void {
-  if (!ref.atomic && !ref.dead) ref.pcpu![k.cpu]++;
+  if (!ref.atomic && !ref.dead) pcpuAdd(ref, k.cpu, 1);
   else ref.count++;
 }
 
 /** percpu_ref_put without the trace emit. */
 export function percpu_ref_put_noemit(k: Kernel, ref: PercpuRef): void {
   if (!ref.atomic && !ref.dead) {
-    ref.pcpu![k.cpu]--;
+    pcpuAdd(ref, k.cpu, -1);
     return;
   }
   ref.count--;

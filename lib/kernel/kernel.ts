@@ -52,6 +52,11 @@ export class Kernel implements WarnHost {
   readonly cost: CostModel;
   /** The machine's PRNG. */
   readonly prng: Prng;
+  /**
+   * Whether the trace records: a plain field mirroring `trace.on`, so that a
+   * disabled emit site costs one load and a branch (`if (k.tracing) ...`).
+   */
+  tracing = false;
   /** The trace. Off by default; set `trace.on = true` to record. */
   readonly trace: Trace<KernelEvent>;
   /** The scheduler. */
@@ -87,6 +92,9 @@ export class Kernel implements WarnHost {
     });
     this.trace = new Trace<KernelEvent>(this.clock, this.sched);
     this.sched.trace = this.trace;
+    this.trace.onToggle = (on) => {
+      this.tracing = on;
+    };
     this.faults = new FaultInjector(this.prng.fork());
     this.faults.onInject = (f) => {
       if (this.trace.on) {

@@ -43,8 +43,19 @@ export type TraceSubscriber<E> = (e: Traced<E>) => void;
 
 /** A typed, filterable, subscribable event trace. */
 export class Trace<E extends { kind: string }> {
+  #on = false;
+  /** Called when {@link Trace.on} changes (the kernel mirrors it in a field of its own). */
+  onToggle: ((on: boolean) => void) | null = null;
+
   /** Whether emit sites record anything. Check it before building an event. */
-  on = false;
+  get on(): boolean {
+    return this.#on;
+  }
+
+  set on(v: boolean) {
+    this.#on = v;
+    this.onToggle?.(v);
+  }
   /** Everything recorded, in order. */
   readonly events: Traced<E>[] = [];
   #subs: TraceSubscriber<E>[] = [];

@@ -297,3 +297,17 @@ Deno.test("percpu_ref property: counts conserve, release fires exactly once at t
     { numRuns: 300, seed: 20181120 },
   );
 });
+
+Deno.test("percpu_ref: per-CPU counters spill beyond the int32 range without losing a reference", () => {
+  const { k, ref, rel } = fresh();
+  const big = 2 ** 34; // the pages of a 64 TiB mapping
+  percpu_ref_get_many(k, ref, big);
+  percpu_ref_get_many(k, ref, big);
+  assertEquals(ref.value, 2 * big + 1);
+  percpu_ref_put_many(k, ref, big);
+  percpu_ref_kill(k, ref);
+  k.sched.runUntilQuiescent();
+  assertEquals([ref.value, rel.n], [big, 0]);
+  percpu_ref_put_many(k, ref, big);
+  assertEquals([ref.value, rel.n], [0, 1]);
+});
