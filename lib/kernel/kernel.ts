@@ -108,6 +108,7 @@ export class Kernel implements WarnHost {
     for (const [name, what] of FOUNDATION_FAULT_POINTS) this.faults.register(name, what);
     this.sched.hooks.onOops = (task, sig) => this.#printOops(task, sig);
     this.sched.hooks.onSwitch = (task) => {
+      this.current = task;
       this.cpu = task === null ? 0 : task.cpu;
     };
     installExplainers(this);
@@ -124,10 +125,8 @@ export class Kernel implements WarnHost {
     return this.clock.now;
   }
 
-  /** The running task (null outside any task). */
-  get current(): Task | null {
-    return this.sched.current;
-  }
+  /** The running task (null outside any task): a field the scheduler updates at each switch. */
+  current: Task | null = null;
 
   /**
    * The CPU the running code is on (smp_processor_id()); 0 outside any task.

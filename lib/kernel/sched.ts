@@ -14,13 +14,13 @@ import type { Kernel } from "./kernel.ts";
 
 /** rcu_read_lock(): enter a preemptible RCU read-side section. */
 export function rcu_read_lock(k: Kernel): void {
-  const t = k.sched.current;
+  const t = k.current;
   if (t !== null) t.rcuDepth++;
 }
 
 /** rcu_read_unlock(): leave it. */
 export function rcu_read_unlock(k: Kernel): void {
-  const t = k.sched.current;
+  const t = k.current;
   if (t === null) return;
   if (t.rcuDepth === 0) k.BUG("include/linux/rcupdate.h: rcu_read_unlock without rcu_read_lock");
   t.rcuDepth--;
