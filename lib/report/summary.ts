@@ -34,7 +34,9 @@ export function markdownToText(md: string): string {
     .replace(/!\[([^\]]*)\]\([^)]*\)/g, "$1")
     .replace(/\[([^\]]+)\]\([^)]*\)/g, "$1")
     .replace(/<[^>]+>/g, "")
-    .replace(/(\*\*|__|\*|_|`)(.+?)\1/g, "$2")
+    .replace(/(\*\*|\*|`)(.+?)\1/g, "$2")
+    // underscores emphasise only at word edges (CommonMark): devm_memremap_pages stays whole
+    .replace(/(?<![\p{L}\p{N}])(__|_)(?![\s_])(.+?)(?<![\s_])\1(?![\p{L}\p{N}])/gu, "$2")
     .replace(/\s+/g, " ")
     .trim();
 }

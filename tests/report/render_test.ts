@@ -214,3 +214,12 @@ Deno.test("writeSite() writes pages, notebooks and index, and removes stale page
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("markdownToText keeps intraword underscores (kernel identifiers) and strips emphasis", async () => {
+  const { markdownToText } = await import("../../lib/report/summary.ts");
+  const { assertEquals } = await import("@std/assert");
+  assertEquals(
+    markdownToText("mm, devm_memremap_pages: Fix _shutdown_ handling of **pgmap->kill** `x`"),
+    "mm, devm_memremap_pages: Fix shutdown handling of pgmap->kill x",
+  );
+});
