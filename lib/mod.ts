@@ -73,3 +73,4 @@ export * from "./bench/cases/hmm.ts";
 export * from "./bench/harness.ts";
 export * from "./bench/cases/percpu-ref.ts";
 export * from "./viz/mod.ts";
+export * from "./hw/mod.ts";

@@ -349,6 +349,145 @@ export interface DriverMemEvent {
   n: number;
 }
 
+/** NVDIMM bus commands and scrubs (lib/hw/nvdimm: nfit_test's firmware, libnvdimm's scrub). */
+export interface NvdimmEvent {
+  /** Discriminant. */
+  kind: "nvdimm";
+  /** The command or step. */
+  op:
+    | "ars_start"
+    | "ars_busy"
+    | "ars_status"
+    | "scrub_done"
+    | "inject"
+    | "uninject"
+    | "notify"
+    | "clear_error"
+    | "translate_spa";
+  /** Bus name ("ndbus0"). */
+  bus: string;
+  /** First system-physical byte (0 where none). */
+  start: number;
+  /** Bytes (0 where none). */
+  length: number;
+  /** Command result (0 or -errno). */
+  rc: number;
+}
+
+/** A PCIe DMA transfer (lib/hw/pcie): host memory or peer-to-peer, with its simulated cost. */
+export interface DmaEvent {
+  /** Discriminant. */
+  kind: "dma";
+  /** host: device ↔ system memory; p2p: device ↔ device. */
+  op: "host" | "p2p";
+  /** Initiating device ("0000:01:00.0"). */
+  dev: string;
+  /** Peer device for p2p, else "". */
+  peer: string;
+  /** Bytes moved. */
+  bytes: number;
+  /** Simulated ns the transfer takes. */
+  ns: number;
+  /** "switch", "root-complex" or "" (host). */
+  via: string;
+}
+
+/** GPU hardware events (lib/hw/gpu): copy-engine work and device faults. */
+export interface GpuEvent {
+  /** Discriminant. */
+  kind: "gpu";
+  /** What happened. */
+  op: "copy" | "copy_error" | "fault" | "fault_batch";
+  /** GPU name. */
+  gpu: string;
+  /** Bytes (copy), raw faults fetched (fault_batch) or the faulting address (fault). */
+  n: number;
+  /** Simulated ns of the work (copy), else 0. */
+  ns: number;
+}
+
+/** Block-layer queue events (lib/drivers/block: the request queue whose usage counter pmem lends to its pgmap). */
+export interface BlkEvent {
+  /** Discriminant. */
+  kind: "blk";
+  /** What happened: a freeze started (depth after it), the freeze wait began or ended, the queue died or was cleaned up. */
+  op: "freeze_start" | "freeze_wait" | "freeze_done" | "dying" | "cleanup_done" | "register";
+  /** The queue's disk or device name. */
+  queue: string;
+  /** mq_freeze_depth after the operation. */
+  depth: number;
+}
+
+/** DAX events (lib/drivers/dax): device liveness, device-dax and fsdax faults, devmap zaps, GUP pins. */
+export interface DaxEvent {
+  /** Discriminant. */
+  kind: "dax";
+  /** What happened. */
+  op:
+    | "alloc"
+    | "kill"
+    | "pte_fault"
+    | "pmd_fault"
+    | "pud_fault"
+    | "unmap"
+    | "gup";
+  /** The dax device ("dax0.0", "pmem0"). */
+  dev: string;
+  /** Faulting or first user address (0 where none). */
+  addr: number;
+  /** VM_FAULT_* for faults, pages for unmap and gup, else 0. */
+  ret: number;
+}
+
+/** genalloc pools (lib/kernel/genalloc.ts); `phys` is the chunk's stored "physical" address of the range (p2pdma: the bus address). */
+export interface GenPoolEvent {
+  /** Discriminant. */
+  kind: "gen_pool";
+  /** What happened. */
+  op: "create" | "add" | "alloc" | "free" | "destroy";
+  /** The pool's simulator id. */
+  pool: number;
+  /** Stored address of the chunk (add) or range (alloc, free); 0 for create and destroy. */
+  phys: number;
+  /** Bytes (rounded to the pool's granule for alloc and free). */
+  size: number;
+}
+
+/** PCI peer-to-peer DMA (lib/drivers/pci/p2pdma.ts). */
+export interface P2pdmaEvent {
+  /** Discriminant. */
+  kind: "p2pdma";
+  /** What happened. */
+  op:
+    | "setup"
+    | "add_resource"
+    | "kill"
+    | "kill_noop"
+    | "wait"
+    | "wait_done"
+    | "release"
+    | "release_done"
+    | "cleanup"
+    | "cleanup_done"
+    | "alloc"
+    | "alloc_fail"
+    | "free"
+    | "map_sg"
+    | "publish"
+    | "sysfs_create"
+    | "sysfs_remove";
+  /** The provider's (or, for map_sg, the mapping device's) name ("0000:03:00.0"). */
+  dev: string;
+  /** BAR index, or -1 where none applies. */
+  bar: number;
+  /** Bus address (alloc, free, map_sg: the first entry's DMA address) or BAR start (add_resource), else 0. */
+  addr: number;
+  /** Bytes, or entries for map_sg. */
+  size: number;
+  /** 0 or -errno where the operation returns one. */
+  ret: number;
+}
+
 /** Every event a simulated kernel records. */
 export type KernelEvent =
   | SchedEvent
@@ -369,4 +508,11 @@ export type KernelEvent =
   | MigrateVmaEvent
   | HmmMirrorEvent
   | VmaEvent
-  | DriverMemEvent;
+  | DriverMemEvent
+  | NvdimmEvent
+  | DmaEvent
+  | GpuEvent
+  | BlkEvent
+  | DaxEvent
+  | GenPoolEvent
+  | P2pdmaEvent;

@@ -101,6 +101,14 @@ export const EXPORTS: Readonly<Record<string, ExportRow>> = {
     kind: (s) => s.applied(5) ? null : "non-GPL",
   },
   // mm/hmm.c and mm/migrate.c, mirror and migration: the fault-path issue's rows go here
+  // (EXPORT_SYMBOL in v4.20 and v5.0 alike: the series did not touch them)
+  hmm_mirror_register: { file: "mm/hmm.c", kind: () => "non-GPL" },
+  hmm_mirror_unregister: { file: "mm/hmm.c", kind: () => "non-GPL" },
+  hmm_vma_get_pfns: { file: "mm/hmm.c", kind: () => "non-GPL" },
+  hmm_vma_range_done: { file: "mm/hmm.c", kind: () => "non-GPL" },
+  hmm_vma_fault: { file: "mm/hmm.c", kind: () => "non-GPL" },
+  hmm_vma_alloc_locked_page: { file: "mm/hmm.c", kind: () => "non-GPL" },
+  migrate_vma: { file: "mm/migrate.c", kind: () => "non-GPL" },
 };
 
 const EXPORTED: SubsystemKey<{ done: boolean }> = {

@@ -1,33 +1,22 @@
 /**
  * The machine description (data/machines/*.json), validated with zod. Every
  * error names the JSON path and the rule in words a newcomer understands —
- * never a stack trace. The hardware issue extends this schema with NVDIMMs,
- * PCIe and GPUs.
+ * never a stack trace. Beyond CPUs and RAM a machine may have NVDIMM buses
+ * (DIMMs with label areas, interleaved persistent-memory regions), a PCIe
+ * hierarchy (host bridges with MMIO windows, root ports, switches, endpoints
+ * with memory BARs), GPUs, and CPU-coherent device memory; cross-references
+ * and address-map conflicts are checked here (see hardware.ts).
  *
  * @module
  */
 import { z } from "zod";
-import { formatSize, hex, parseSize, SIZE_UNITS } from "./sizes.ts";
+import { formatSize, hex } from "./sizes.ts";
+import { size } from "./fields.ts";
+import type { HardwareConfig } from "../hw/hardware.ts";
+import { checkHardware, hardwareSchema, toHardwareConfig } from "./hardware.ts";
 
 const MAX_ADDR_BITS = 52;
 const PAGE = 4096;
-
-/** A size or address field: number of bytes or a string like "16GiB". */
-const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const n = parseSize(v);
-  if (n === null) {
-    ctx.addIssue({
-      code: "custom",
-      message: `${
-        JSON.stringify(v)
-      } is not a size: write a number of bytes or a string like "16GiB" (units ${
-        SIZE_UNITS.join(", ")
-      }, or hex like "0x100000000")`,
-    });
-    return z.NEVER;
-  }
-  return n;
-});
 
 /** A System RAM range. */
 export interface RamDescription {
@@ -55,6 +44,8 @@ export interface MachineDescription {
   ram: RamDescription[];
   /** Which cost model (data/cost-models/<name>.json). */
   costModel: string;
+  /** NVDIMMs, PCIe, GPUs and coherent device memory, as lib/hw builds them. */
+  hardware: HardwareConfig;
 }
 
 const ramRange = z.strictObject({
@@ -80,6 +71,7 @@ const schema = z.strictObject({
     .optional(),
   ram: z.array(ramRange).min(1, "a machine needs at least one System RAM range"),
   costModel: z.string().default("default"),
+  ...hardwareSchema,
 }).superRefine((d, ctx) => {
   const maxBits = d.paging === "5-level" ? 52 : 46;
   const limit = 2 ** Math.min(maxBits, MAX_ADDR_BITS);
@@ -147,6 +139,7 @@ const schema = z.strictObject({
       }
     })
   );
+  checkHardware(d, ctx, limit, maxBits);
 });
 
 /* Formats a zod error as "at ram[0].size: <rule>" lines. */
@@ -162,9 +155,10 @@ function formatIssues(error: z.ZodError): string {
       msg = `unknown field(s) ${iss.keys.map((k) => `"${k}"`).join(", ")}`;
     } else if (iss.code === "invalid_type") {
       const received = /received (\w+)/.exec(iss.message)?.[1] ?? "something else";
+      const a = (w: string) => (/^[aeiou]/.test(w) ? `an ${w}` : `a ${w}`);
       msg = received === "undefined"
         ? "is required"
-        : `must be a ${iss.expected}, not a ${received}`;
+        : `must be ${a(iss.expected)}, not ${a(received)}`;
     }
     return `at ${path === "" ? "(top level)" : path}: ${msg}`;
   }).join("\n");
@@ -178,5 +172,14 @@ export function parseMachineDescription(data: unknown, origin = "description"): 
   const r = schema.safeParse(data);
   if (!r.success) throw new TypeError(`Cannot boot machine ${origin}:\n${formatIssues(r.error)}`);
   const d = r.data;
-  return { ...d, numa: d.numa ?? [{ node: 0, cpus: Array.from({ length: d.cpus }, (_, i) => i) }] };
+  return {
+    name: d.name,
+    description: d.description,
+    cpus: d.cpus,
+    paging: d.paging,
+    numa: d.numa ?? [{ node: 0, cpus: Array.from({ length: d.cpus }, (_, i) => i) }],
+    ram: d.ram,
+    costModel: d.costModel,
+    hardware: toHardwareConfig(d),
+  };
 }

@@ -35,7 +35,7 @@ Deno.test("machine: the bad-description corpus gives the exact expected messages
     assert(!/\n\s+at /.test(err.message), "never a stack trace");
     n++;
   }
-  assert(n >= 12, `corpus has ${n} cases`);
+  assert(n >= 20, `corpus has ${n} cases`);
 });
 
 Deno.test("machine: boot registers System RAM in iomem and brings its sections up", async () => {

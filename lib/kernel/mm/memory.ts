@@ -1,0 +1,904 @@
+/**
+ * mm/memory.c (v4.20): the CPU page-fault path (handle_mm_fault and its
+ * handlers — anonymous, zero page, copy-on-write, file/shmem, and the
+ * device-private swap entry that reaches a device driver), unmapping
+ * (zap_page_range, unmap_vmas), fork's page-table copy (copy_page_range),
+ * vm_normal_page and vm_insert_page — plus device_private_entry_fault, which
+ * lives in kernel/memremap.c but is the fault path's only entry into a
+ * device (kept here beside its one caller, do_swap_page).
+ *
+ * Sleeping: where the kernel would sleep inside a fault — mmap_sem,
+ * lock_page, a page allocation that enters reclaim, migration_entry_wait,
+ * a device driver waiting for its copy engine — the model runs the wait
+ * atomically: every function here is a plain function that runs to
+ * completion, so no other task observes a half-done fault. A migration
+ * entry can therefore never be seen by a fault (migrate_vma is atomic too);
+ * do_swap_page returns 0 for one, as the kernel does after waiting.
+ *
+ * Simulated time (cost model): an anonymous write fault costs
+ * cpu.minorFault (zeroing included), a read fault that maps the zero page
+ * cpu.zeroPageReadFault, a copy-on-write cpu.minorFault plus the copy
+ * (dram.copy4KiB), a protection fault that reuses the page
+ * cpu.zeroPageReadFault, and a device-private fault exactly
+ * devPriv.cpuFaultMigrateBack for the first page the driver migrates back
+ * (copies and walks inside it are part of that composite; further pages
+ * the driver moves cost devPriv.extraPageInBatch each).
+ *
+ * @module
+ */
+import type { Kernel, SubsystemKey } from "../kernel.ts";
+import { devicePrivateFaultHandler } from "../hmm.ts";
+import { is_device_public_page } from "./devmap.ts";
+import { is_zone_device_page } from "./memmap.ts";
+
+import {
+  anon_vma_prepare,
+  FAULT_FLAG_WRITE,
+  is_cow_mapping,
+  linear_page_index,
+  maybe_mkwrite,
+  MM_ANONPAGES,
+  MM_SWAPENTS,
+  type MmStruct,
+  VM_FAULT_ERROR,
+  VM_FAULT_FALLBACK,
+  VM_FAULT_HWPOISON,
+  VM_FAULT_LOCKED,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_OOM,
+  VM_FAULT_RETRY,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_WRITE,
+  VM_HUGETLB,
+  VM_MIXEDMAP,
+  VM_PFNMAP,
+  VM_SHARED,
+  VM_WRITE,
+  type VmAreaStruct,
+  type VmFault,
+} from "./mm-types.ts";
+import {
+  mmu_notifier_invalidate_range_end,
+  mmu_notifier_invalidate_range_only_end,
+  mmu_notifier_invalidate_range_start,
+} from "./mmu-notifier.ts";
+import {
+  page_mapcount,
+  PageAnon,
+  PageTransCompound,
+  PG_lru,
+  PG_swapbacked,
+  PG_uptodate,
+  SetPageDirty,
+  setPageFlag2,
+  unlock_page,
+} from "./page-ext.ts";
+import { copy_user_highpage } from "./page-contents.ts";
+import {
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  device_private_entry_to_page,
+  HPAGE_PMD_SIZE,
+  is_device_private_entry,
+  is_hwpoison_entry,
+  is_migration_entry,
+  is_write_device_private_entry,
+  make_device_private_entry_read,
+  migration_entry_to_page,
+  non_swap_entry,
+  pfn_pte,
+  pmd_addr_end,
+  pte_devmap,
+  pte_dirty,
+  pte_index,
+  pte_mkdirty,
+  pte_mkold,
+  pte_mkspecial,
+  pte_mkwrite,
+  pte_mkyoung,
+  pte_pfn,
+  pte_present,
+  pte_protnone,
+  pte_special,
+  pte_to_swp_entry,
+  pte_write,
+  pte_wrprotect,
+  PteTable,
+  swp_entry_to_pte,
+} from "./pgtable.ts";
+import {
+  alloc_page,
+  alloc_zeroed_user_highpage_movable,
+  get_page,
+  is_zero_pfn,
+  my_zero_pfn,
+  page_count,
+  put_page,
+} from "./ram-alloc.ts";
+import {
+  mm_counter,
+  page_add_file_rmap,
+  page_add_new_anon_rmap,
+  page_dup_rmap,
+  page_mapping,
+  page_move_anon_rmap,
+  page_remove_rmap,
+} from "./rmap.ts";
+import {
+  copy_huge_pmd,
+  do_huge_pmd_anonymous_page,
+  do_huge_pmd_wp_page,
+  hugetlb_fault,
+  split_huge_pmd,
+  transparent_hugepage_enabled,
+  zap_huge_pmd,
+} from "./huge-memory.ts";
+import type { Page } from "./types.ts";
+import { HUB } from "./hub.ts";
+
+/** Fault counters and cached costs of a kernel. */
+export class FaultState {
+  /** PGFAULT: handle_mm_fault calls. */
+  pgfault = 0;
+  /** Faults resolved by do_anonymous_page with a new page. */
+  anon = 0;
+  /** Faults that mapped the zero page. */
+  zero = 0;
+  /** do_wp_page reusing the page. */
+  wpReuse = 0;
+  /** wp_page_copy copies. */
+  wpCopy = 0;
+  /** File/shmem faults (read, COW, shared). */
+  file = 0;
+  /** do_swap_page calls that found a device-private entry (device_private_entry_fault). */
+  devicePrivate = 0;
+  /** Of those, how many the driver failed (VM_FAULT_SIGBUS or another error). */
+  devicePrivateFailed = 0;
+  /** Nesting depth of device faults (costs inside are part of the composite). */
+  inDeviceFault = 0;
+  /** cpu.minorFault. */
+  readonly minorNs: number;
+  /** cpu.zeroPageReadFault. */
+  readonly zeroNs: number;
+  /** devPriv.cpuFaultMigrateBack. */
+  readonly devNs: number;
+  /** devPriv.extraPageInBatch. */
+  readonly devExtraNs: number;
+  /** cpu.ptWalkSoftware. */
+  readonly walkNs: number;
+  /**
+   * Reads the costs once.
+   * @param k the kernel.
+   */
+  constructor(k: Kernel) {
+    this.minorNs = k.cost.get("cpu.minorFault");
+    this.zeroNs = k.cost.get("cpu.zeroPageReadFault");
+    this.devNs = k.cost.get("devPriv.cpuFaultMigrateBack");
+    this.devExtraNs = k.cost.get("devPriv.extraPageInBatch");
+    this.walkNs = k.cost.get("cpu.ptWalkSoftware");
+  }
+}
+
+/** The fault counters of a kernel. */
+export const FAULTS: SubsystemKey<FaultState> = {
+  name: "faults",
+  create: (k: Kernel) => k.state(HUB).faults,
+};
+
+/** Charges one software page-table walk (cpu.ptWalkSoftware), unless inside a device fault's composite. */
+export function chargeWalk(k: Kernel): void {
+  const st = k.state(HUB).faults;
+  if (st.inDeviceFault === 0) k.clock.advance(st.walkNs);
+}
+
+function traceFault(
+  k: Kernel,
+  op: import("../events.ts").FaultEvent["op"],
+  vmf: VmFault,
+  ret: number,
+): void {
+  k.trace.emit({ kind: "fault", op, mm: vmf.vma.vm_mm.id, addr: vmf.address, ret });
+}
+
+/**
+ * print_bad_pte(vma, addr, pte, page): the "BUG: Bad page map" report
+ * (rate-limited in the kernel; every one is printed here). Taints "B".
+ */
+export function print_bad_pte(k: Kernel, vma: VmAreaStruct, addr: number, pte: number): void {
+  k.dmesg.printk(
+    "alert",
+    `BUG: Bad page map in process ${vma.vm_mm.comm}  pte:${pte.toString(16)} pmd:0`,
+  );
+  k.dmesg.printk("alert", `addr:${addr.toString(16)} vm_flags:${vma.vm_flags.toString(16)}`);
+  k.taint("B");
+}
+
+/**
+ * _vm_normal_page(vma, addr, pte, with_public_device): the struct page a
+ * present pte maps, or null for special mappings — the zero page, a
+ * PFNMAP/MIXEDMAP special pte, a device-public page unless asked for, a
+ * devmap pte.
+ */
+export function _vm_normal_page(
+  k: Kernel,
+  vma: VmAreaStruct,
+  addr: number,
+  pte: number,
+  with_public_device: boolean,
+): Page | null {
+  const pfn = pte_pfn(pte);
+  if (!pte_special(pte)) return pfn;
+  if ((vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0) return null;
+  if (is_zero_pfn(k, pfn)) return null;
+  if (pfn <= k.state(HUB).mm.highest_memmap_pfn && is_zone_device_page(k, pfn)) {
+    if (is_device_public_page(k, pfn)) return with_public_device ? pfn : null;
+  }
+  if (pte_devmap(pte)) return null;
+  print_bad_pte(k, vma, addr, pte);
+  return null;
+}
+
+/** vm_normal_page(vma, addr, pte). */
+export function vm_normal_page(
+  k: Kernel,
+  vma: VmAreaStruct,
+  addr: number,
+  pte: number,
+): Page | null {
+  return _vm_normal_page(k, vma, addr, pte, false);
+}
+
+/**
+ * device_private_entry_fault(vma, addr, entry, flags, pmdp)
+ * (kernel/memremap.c, EXPORT_SYMBOL): the device page of the entry, then its
+ * fault handler — `page->pgmap->page_fault` in v4.20, the embedding
+ * hmm_devmem's `page_fault` with hmm-page-fault-move (v5.0) — which must
+ * migrate the page back to system memory and return VM_FAULT_* (SIGBUS when
+ * it cannot). No page or pgmap reference is taken around the call: the
+ * driver must cope with the page being freed under it. A missing handler is
+ * a NULL call (Oops), as in the kernel.
+ */
+export function device_private_entry_fault(
+  k: Kernel,
+  vma: VmAreaStruct,
+  addr: number,
+  entry: number,
+  flags: number,
+  pmdp: unknown,
+): number {
+  const page = device_private_entry_to_page(entry);
+  const handler = devicePrivateFaultHandler(k, page);
+  if (handler === null) {
+    k.oops("BUG: unable to handle kernel NULL pointer dereference at 0000000000000000");
+  }
+  return handler(k, vma, addr, page, flags, pmdp);
+}
+
+/**
+ * do_swap_page(vmf): a non-present, non-none pte. v4.20 has no swap device
+ * in the model, so only the non-swap entries matter: a migration entry
+ * waits for the migration (atomic here: return 0 and let the access retry),
+ * a device-private entry goes to device_private_entry_fault and its result
+ * is returned as is (SIGBUS when the device failed), a hwpoison entry is
+ * VM_FAULT_HWPOISON, anything else is a bad pte and SIGBUS. Charges
+ * devPriv.cpuFaultMigrateBack for the device-private case.
+ */
+export function do_swap_page(k: Kernel, vmf: VmFault): number {
+  const entry = pte_to_swp_entry(vmf.orig_pte);
+  if (non_swap_entry(entry)) {
+    if (is_migration_entry(entry)) return 0; // migration_entry_wait
+    if (is_device_private_entry(entry)) {
+      const st = k.state(HUB).faults;
+      st.devicePrivate++;
+      k.clock.advance(st.devNs);
+      st.inDeviceFault++;
+      const cs = k.state(HUB).cs;
+      cs.suppressCharge++;
+      let ret: number;
+      try {
+        ret = device_private_entry_fault(k, vmf.vma, vmf.address, entry, vmf.flags, null);
+      } finally {
+        st.inDeviceFault--;
+        cs.suppressCharge--;
+      }
+      if ((ret & VM_FAULT_ERROR) !== 0) st.devicePrivateFailed++;
+      if (k.trace.on) traceFault(k, "device_private", vmf, ret);
+      return ret;
+    }
+    if (is_hwpoison_entry(entry)) return VM_FAULT_HWPOISON;
+  }
+  print_bad_pte(k, vmf.vma, vmf.address, vmf.orig_pte);
+  return VM_FAULT_SIGBUS;
+}
+
+/**
+ * do_anonymous_page(vmf): the first touch of an anonymous address. A read
+ * maps the zero page (special, read-only); a write allocates a zeroed page,
+ * maps it (writable and dirty if the VMA is writable), adds the anon rmap.
+ * VM_SHARED (no vm_ops) is SIGBUS; no memory is VM_FAULT_OOM.
+ */
+export function do_anonymous_page(k: Kernel, vmf: VmFault, t: PteTable): number {
+  const vma = vmf.vma;
+  const st = k.state(HUB).faults;
+  if ((vma.vm_flags & VM_SHARED) !== 0) return VM_FAULT_SIGBUS;
+  const ptes = t.ptes!;
+  const i = pte_index(vmf.address);
+  if ((vmf.flags & FAULT_FLAG_WRITE) === 0) {
+    const entry = pte_mkspecial(pfn_pte(my_zero_pfn(k), vma.vm_page_prot));
+    if (ptes[i] !== 0) return 0;
+    ptes[i] = entry;
+    st.zero++;
+    k.clock.advance(st.zeroNs);
+    if (k.trace.on) traceFault(k, "zero", vmf, 0);
+    return 0;
+  }
+  anon_vma_prepare(k, vma);
+  const page = alloc_zeroed_user_highpage_movable(k);
+  if (page === null) return VM_FAULT_OOM;
+  setPageFlag2(k, page, PG_uptodate | PG_swapbacked | PG_lru, true);
+  let entry = pfn_pte(page, vma.vm_page_prot);
+  if ((vma.vm_flags & VM_WRITE) !== 0) entry = pte_mkwrite(pte_mkdirty(entry));
+  if (ptes[i] !== 0) {
+    put_page(k, page);
+    return 0;
+  }
+  vma.vm_mm.rss[MM_ANONPAGES]!++;
+  page_add_new_anon_rmap(k, page, vma, vmf.address, false);
+  ptes[i] = entry;
+  st.anon++;
+  k.clock.advance(st.minorNs);
+  if (k.trace.on) traceFault(k, "anon", vmf, 0);
+  return 0;
+}
+
+/** wp_page_reuse(vmf): make the existing pte young, dirty and (if the VMA allows) writable. */
+function wp_page_reuse(k: Kernel, vmf: VmFault, t: PteTable): void {
+  const i = pte_index(vmf.address);
+  t.ptes![i] = maybe_mkwrite(pte_mkdirty(pte_mkyoung(vmf.orig_pte)), vmf.vma);
+  const st = k.state(HUB).faults;
+  st.wpReuse++;
+  k.clock.advance(st.zeroNs);
+  if (k.trace.on) traceFault(k, "wp_reuse", vmf, VM_FAULT_WRITE);
+}
+
+/**
+ * wp_page_copy(vmf): copy-on-write. A new page (zeroed if the old pte
+ * mapped the zero page, else a copy of vmf.page), under
+ * mmu_notifier_invalidate_range_start/only_end for the page: the new page
+ * is mapped writable-if-allowed and dirty, the old page's rmap and
+ * references dropped. VM_FAULT_WRITE, or VM_FAULT_OOM.
+ */
+export function wp_page_copy(k: Kernel, vmf: VmFault, t: PteTable): number {
+  const vma = vmf.vma;
+  const mm = vma.vm_mm;
+  const old = vmf.page;
+  anon_vma_prepare(k, vma);
+  let newp: Page | null;
+  if (is_zero_pfn(k, pte_pfn(vmf.orig_pte))) {
+    newp = alloc_zeroed_user_highpage_movable(k);
+    if (newp === null) {
+      if (old >= 0) put_page(k, old);
+      return VM_FAULT_OOM;
+    }
+  } else {
+    newp = alloc_page(k);
+    if (newp === null) {
+      if (old >= 0) put_page(k, old);
+      return VM_FAULT_OOM;
+    }
+    copy_user_highpage(k, newp, old);
+  }
+  setPageFlag2(k, newp, PG_uptodate | PG_swapbacked | PG_lru, true);
+  const start = vmf.address, end = vmf.address + 4096;
+  mmu_notifier_invalidate_range_start(k, mm, start, end);
+  const i = pte_index(vmf.address);
+  if (old >= 0) {
+    if (!PageAnon(k, old)) {
+      mm.rss[mm_counter(k, old)]!--;
+      mm.rss[MM_ANONPAGES]!++;
+    }
+  } else mm.rss[MM_ANONPAGES]!++;
+  const entry = maybe_mkwrite(pte_mkdirty(pfn_pte(newp, vma.vm_page_prot)), vma);
+  page_add_new_anon_rmap(k, newp, vma, vmf.address, false);
+  t.ptes![i] = entry;
+  if (old >= 0) {
+    page_remove_rmap(k, old, false);
+    put_page(k, old); // the reference the old pte held
+  }
+  mmu_notifier_invalidate_range_only_end(k, mm, start, end);
+  if (old >= 0) put_page(k, old); // do_wp_page's get_page
+  const st = k.state(HUB).faults;
+  st.wpCopy++;
+  k.clock.advance(st.minorNs);
+  if (k.trace.on) traceFault(k, "wp_copy", vmf, VM_FAULT_WRITE);
+  return VM_FAULT_WRITE;
+}
+
+/**
+ * do_wp_page(vmf): a write to a present, read-only pte. Special mappings
+ * (the zero page): make a shared writable one writable, COW anything else.
+ * An anonymous page mapped once is reused (moved to this VMA's anon_vma);
+ * a page of a shared writable mapping is made writable and dirtied; any
+ * other page is copied.
+ */
+export function do_wp_page(k: Kernel, vmf: VmFault, t: PteTable): number {
+  const vma = vmf.vma;
+  const page = vm_normal_page(k, vma, vmf.address, vmf.orig_pte);
+  if (page === null) {
+    if ((vma.vm_flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED)) {
+      wp_page_reuse(k, vmf, t);
+      return VM_FAULT_WRITE;
+    }
+    vmf.page = -1;
+    return wp_page_copy(k, vmf, t);
+  }
+  vmf.page = page;
+  if (PageAnon(k, page)) {
+    // reuse_swap_page: no swap cache, so "mapped at most once"
+    if (page_mapcount(k, page) <= 1 && !PageTransCompound(k, page)) {
+      page_move_anon_rmap(k, page, vma);
+      wp_page_reuse(k, vmf, t);
+      return VM_FAULT_WRITE;
+    }
+  } else if ((vma.vm_flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED)) {
+    // wp_page_shared without ->page_mkwrite (shmem)
+    wp_page_reuse(k, vmf, t);
+    SetPageDirty(k, page);
+    return VM_FAULT_WRITE;
+  }
+  get_page(k, page);
+  return wp_page_copy(k, vmf, t);
+}
+
+/**
+ * finish_fault(vmf) / alloc_set_pte: maps the page ->fault returned (or the
+ * COW copy): writable and dirty for a write to a writable VMA; anon rmap for
+ * a COW page, file rmap otherwise.
+ */
+function finish_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
+  const vma = vmf.vma;
+  const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+  const page = write && (vma.vm_flags & VM_SHARED) === 0 ? vmf.cow_page : vmf.page;
+  const i = pte_index(vmf.address);
+  if (t.ptes![i] !== 0) return VM_FAULT_NOPAGE;
+  let entry = pfn_pte(page, vma.vm_page_prot);
+  if (write) entry = maybe_mkwrite(pte_mkdirty(entry), vma);
+  if (write && (vma.vm_flags & VM_SHARED) === 0) {
+    vma.vm_mm.rss[MM_ANONPAGES]!++;
+    page_add_new_anon_rmap(k, page, vma, vmf.address, false);
+  } else {
+    vma.vm_mm.rss[mm_counter(k, page)]!++;
+    page_add_file_rmap(k, page, false);
+  }
+  t.ptes![i] = entry;
+  return 0;
+}
+
+/**
+ * do_fault(vmf): the first touch of a file (or shmem) address. No ->fault
+ * is SIGBUS; a read maps the page cache page (do_read_fault); a write to a
+ * private mapping copies it into a new anonymous page (do_cow_fault); a
+ * write to a shared mapping maps the page writable and dirties it
+ * (do_shared_fault).
+ */
+export function do_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
+  const vma = vmf.vma;
+  const ops = vma.vm_ops!;
+  if (ops.fault === undefined) {
+    return t.ptes![pte_index(vmf.address)] === 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
+  }
+  const st = k.state(HUB).faults;
+  const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+  if (write && (vma.vm_flags & VM_SHARED) === 0) {
+    // do_cow_fault
+    anon_vma_prepare(k, vma);
+    const cow = alloc_page(k);
+    if (cow === null) return VM_FAULT_OOM;
+    vmf.cow_page = cow;
+    let ret = ops.fault(k, vmf);
+    if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) {
+      put_page(k, cow);
+      return ret;
+    }
+    copy_user_highpage(k, cow, vmf.page);
+    setPageFlag2(k, cow, PG_uptodate | PG_swapbacked | PG_lru, true);
+    ret |= finish_fault(k, vmf, t);
+    if ((ret & VM_FAULT_LOCKED) !== 0) unlock_page(k, vmf.page);
+    put_page(k, vmf.page);
+    if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) put_page(k, cow);
+    st.file++;
+    k.clock.advance(st.minorNs);
+    if (k.trace.on) traceFault(k, "cow", vmf, ret);
+    return ret & ~VM_FAULT_LOCKED;
+  }
+  let ret = ops.fault(k, vmf);
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) return ret;
+  ret |= finish_fault(k, vmf, t);
+  if ((ret & VM_FAULT_LOCKED) !== 0) unlock_page(k, vmf.page);
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) put_page(k, vmf.page);
+  else if (write) SetPageDirty(k, vmf.page); // fault_dirty_shared_page
+  st.file++;
+  k.clock.advance(st.zeroNs);
+  if (k.trace.on) traceFault(k, write ? "shared" : "file", vmf, ret);
+  return ret & ~VM_FAULT_LOCKED;
+}
+
+/**
+ * handle_pte_fault(vmf): dispatch on the pte: none → do_anonymous_page or
+ * do_fault; not present → do_swap_page; a write to a read-only pte →
+ * do_wp_page; otherwise just mark it young (and dirty for a write).
+ */
+function handle_pte_fault(k: Kernel, vmf: VmFault): number {
+  const vma = vmf.vma;
+  const t = vma.vm_mm.pgd.alloc(vmf.address);
+  if (t.huge !== 0) return 0; // pmd_devmap_trans_unstable: the pmd became huge under us
+  const i = pte_index(vmf.address);
+  const pte = t.ptes![i]!;
+  vmf.orig_pte = pte;
+  if (pte === 0) {
+    return vma.vm_ops === null ? do_anonymous_page(k, vmf, t) : do_fault(k, vmf, t);
+  }
+  if (!pte_present(pte)) return do_swap_page(k, vmf);
+  if (pte_protnone(pte)) return 0; // no NUMA balancing in the model
+  if ((vmf.flags & FAULT_FLAG_WRITE) !== 0) {
+    if (!pte_write(pte)) return do_wp_page(k, vmf, t);
+    t.ptes![i] = pte_mkyoung(pte_mkdirty(pte));
+    return 0;
+  }
+  t.ptes![i] = pte_mkyoung(pte);
+  return 0;
+}
+
+/**
+ * handle_mm_fault(vma, address, flags) (EXPORT_SYMBOL_GPL): resolve a fault
+ * at `address` of `vma` (mmap_sem held for read by the caller). A hugetlb
+ * VMA goes to hugetlb_fault; an empty pmd of a THP-enabled VMA tries a
+ * huge page first (falling back to ptes); a huge pmd handles write
+ * protection itself; everything else goes to handle_pte_fault. Returns
+ * VM_FAULT_* (0 on success). The caller (the CPU's fault handler, GUP, HMM)
+ * has checked the VMA's permissions. Atomic in the model (see the module doc).
+ */
+export function handle_mm_fault(
+  k: Kernel,
+  vma: VmAreaStruct,
+  address: number,
+  flags: number,
+): number {
+  k.state(HUB).faults.pgfault++;
+  const addr = address - (address % 4096);
+  const vmf: VmFault = {
+    vma,
+    address: addr,
+    flags,
+    pgoff: linear_page_index(vma, addr),
+    orig_pte: 0,
+    page: -1,
+    cow_page: -1,
+  };
+  if ((vma.vm_flags & VM_HUGETLB) !== 0) return hugetlb_fault(k, vma, addr, flags);
+  const t = vma.vm_mm.pgd.lookup(addr);
+  if (t === undefined && transparent_hugepage_enabled(k, vma)) {
+    const ret = do_huge_pmd_anonymous_page(k, vmf);
+    if ((ret & VM_FAULT_FALLBACK) === 0) return ret;
+  } else if (t !== undefined && t.huge !== 0) {
+    if ((flags & FAULT_FLAG_WRITE) !== 0 && (t.huge & 2) === 0) {
+      const ret = do_huge_pmd_wp_page(k, vmf, t);
+      if ((ret & VM_FAULT_FALLBACK) === 0) return ret;
+    } else {
+      t.huge = (t.huge & _PAGE_ACCESSED) !== 0 ? t.huge : t.huge + _PAGE_ACCESSED;
+      if ((flags & FAULT_FLAG_WRITE) !== 0 && (t.huge & _PAGE_DIRTY) === 0) t.huge += _PAGE_DIRTY;
+      return 0;
+    }
+  }
+  return handle_pte_fault(k, vmf);
+}
+
+// ---- unmapping ----
+
+/** struct mmu_gather: pages whose last pte reference is dropped at tlb_finish_mmu. */
+export class MmuGather {
+  /** Pages to put after the TLB flush. */
+  readonly pages: Page[] = [];
+  /**
+   * Starts gathering (tlb_gather_mmu).
+   * @param mm the mm.
+   * @param fullmm whether the whole mm is going (exit).
+   */
+  constructor(readonly mm: MmStruct, readonly fullmm: boolean) {}
+}
+
+/** tlb_finish_mmu: the TLB is flushed; the gathered pages lose the pte's reference. */
+export function tlb_finish_mmu(k: Kernel, tlb: MmuGather): void {
+  const p = tlb.pages;
+  for (let i = 0; i < p.length; i++) put_page(k, p[i]!);
+  p.length = 0;
+}
+
+/** zap_details.check_mapping: unmap only the pages of this address_space (truncation); null = all. */
+export type ZapDetails = { check_mapping: unknown } | null;
+
+/**
+ * zap_pte_range(tlb, vma, pmd, addr, end, details): clears the ptes of
+ * [addr, end) (within one pmd). A present page loses its rmap and — at
+ * tlb_finish_mmu — the pte's reference (a file page is dirtied first if
+ * the pte was dirty); a device-private entry loses its rmap and its
+ * reference at once, so the device page's free callback runs here; other
+ * swap entries are dropped (rss only).
+ */
+function zap_pte_range(
+  k: Kernel,
+  tlb: MmuGather,
+  vma: VmAreaStruct,
+  t: PteTable,
+  addr: number,
+  end: number,
+  details: ZapDetails,
+): void {
+  const mm = tlb.mm;
+  const ptes = t.ptes!;
+  for (; addr < end; addr += 4096) {
+    const i = pte_index(addr);
+    const ptent = ptes[i]!;
+    if (ptent === 0) continue;
+    if (pte_present(ptent)) {
+      const page = _vm_normal_page(k, vma, addr, ptent, true);
+      if (details !== null && page !== null && page_mapping(k, page) !== details.check_mapping) {
+        continue;
+      }
+      ptes[i] = 0;
+      if (page === null) continue;
+      if (!PageAnon(k, page) && pte_dirty(ptent)) SetPageDirty(k, page);
+      mm.rss[mm_counter(k, page)]!--;
+      page_remove_rmap(k, page, false);
+      tlb.pages.push(page);
+      continue;
+    }
+    const entry = pte_to_swp_entry(ptent);
+    if (is_device_private_entry(entry)) {
+      const page = device_private_entry_to_page(entry);
+      if (details !== null && details.check_mapping !== null) continue;
+      ptes[i] = 0;
+      mm.rss[mm_counter(k, page)]!--;
+      page_remove_rmap(k, page, false);
+      put_page(k, page);
+      continue;
+    }
+    if (details !== null) continue;
+    if (!non_swap_entry(entry)) mm.rss[MM_SWAPENTS]!--;
+    else if (is_migration_entry(entry)) mm.rss[mm_counter(k, migration_entry_to_page(entry))]!--;
+    ptes[i] = 0;
+  }
+}
+
+/**
+ * unmap_page_range(tlb, vma, addr, end, details): per pmd — a huge pmd
+ * wholly inside the range is zapped whole (zap_huge_pmd); one the range
+ * covers only partly is split first (__split_huge_pmd), as 4.20 does.
+ */
+export function unmap_page_range(
+  k: Kernel,
+  tlb: MmuGather,
+  vma: VmAreaStruct,
+  addr: number,
+  end: number,
+  details: ZapDetails,
+): void {
+  const pt = vma.vm_mm.pgd;
+  for (let next = addr; addr < end; addr = next) {
+    next = pmd_addr_end(addr, end);
+    const t = pt.lookup(addr);
+    if (t === undefined) continue;
+    if (t.huge !== 0) {
+      if (next - addr === HPAGE_PMD_SIZE) {
+        zap_huge_pmd(k, tlb, vma, addr);
+        continue;
+      }
+      split_huge_pmd(k, vma, addr);
+    }
+    if (t.ptes !== null) zap_pte_range(k, tlb, vma, t, addr, next, details);
+  }
+}
+
+/** unmap_single_vma(tlb, vma, start, end, details): the part of [start, end) inside the VMA. */
+export function unmap_single_vma(
+  k: Kernel,
+  tlb: MmuGather,
+  vma: VmAreaStruct,
+  start_addr: number,
+  end_addr: number,
+  details: ZapDetails,
+): void {
+  const start = Math.max(vma.vm_start, start_addr);
+  const end = Math.min(vma.vm_end, end_addr);
+  if (start >= end) return;
+  unmap_page_range(k, tlb, vma, start, end, details);
+}
+
+/**
+ * unmap_vmas(tlb, vma list, start, end): unmap every VMA's part of
+ * [start, end) between one mmu_notifier_invalidate_range_start and _end.
+ */
+export function unmap_vmas(
+  k: Kernel,
+  tlb: MmuGather,
+  vmas: readonly VmAreaStruct[],
+  start: number,
+  end: number,
+): void {
+  const mm = tlb.mm;
+  mmu_notifier_invalidate_range_start(k, mm, start, end);
+  for (const vma of vmas) unmap_single_vma(k, tlb, vma, start, end, null);
+  mmu_notifier_invalidate_range_end(k, mm, start, end);
+}
+
+/**
+ * zap_page_range(vma, start, size): MADV_DONTNEED's unmap of [start,
+ * start + size) in this VMA and the ones after it, under the mmu notifier,
+ * pages freed at tlb_finish_mmu.
+ */
+export function zap_page_range(k: Kernel, vma: VmAreaStruct, start: number, size: number): void {
+  const mm = vma.vm_mm;
+  const end = start + size;
+  const tlb = new MmuGather(mm, false);
+  mmu_notifier_invalidate_range_start(k, mm, start, end);
+  for (const v of [...mm.vmas]) {
+    if (v.vm_end <= start || v.vm_start >= end) continue;
+    unmap_single_vma(k, tlb, v, start, end, null);
+  }
+  mmu_notifier_invalidate_range_end(k, mm, start, end);
+  tlb_finish_mmu(k, tlb);
+}
+
+/** zap_page_range_single(vma, address, size, details): one VMA only (truncation, unmap_mapping_range). */
+export function zap_page_range_single(
+  k: Kernel,
+  vma: VmAreaStruct,
+  address: number,
+  size: number,
+  details: ZapDetails,
+): void {
+  const mm = vma.vm_mm;
+  const end = address + size;
+  const tlb = new MmuGather(mm, false);
+  mmu_notifier_invalidate_range_start(k, mm, address, end);
+  unmap_single_vma(k, tlb, vma, address, end, details);
+  mmu_notifier_invalidate_range_end(k, mm, address, end);
+  tlb_finish_mmu(k, tlb);
+}
+
+/**
+ * free_pgtables for [start, end): drops the pte pages of 2 MiB regions no
+ * VMA of the mm touches any more.
+ */
+export function free_pgtables(mm: MmStruct, start: number, end: number): void {
+  const first = Math.floor(start / HPAGE_PMD_SIZE);
+  const last = Math.floor((end - 1) / HPAGE_PMD_SIZE);
+  for (const idx of [...mm.pgd.tables.keys()]) {
+    if (idx < first || idx > last) continue;
+    const a = idx * HPAGE_PMD_SIZE, b = a + HPAGE_PMD_SIZE;
+    if (mm.vmas.some((v) => v.vm_start < b && v.vm_end > a)) continue;
+    mm.pgd.free(a);
+  }
+}
+
+// ---- fork ----
+
+/**
+ * copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, addr): fork's copy of
+ * one pte. A device-private entry takes a page reference and a mapcount
+ * and, in a COW mapping, becomes read-only in both parent and child; a
+ * migration entry likewise; a present pte of a COW mapping is
+ * write-protected in both; a shared mapping's copy is clean; the copy is
+ * old; a normal page gets a reference and a mapcount.
+ */
+function copy_one_pte(
+  k: Kernel,
+  dst_mm: MmStruct,
+  dst: Float64Array,
+  src: Float64Array,
+  i: number,
+  vma: VmAreaStruct,
+  addr: number,
+): void {
+  const vm_flags = vma.vm_flags;
+  let pte = src[i]!;
+  if (!pte_present(pte)) {
+    const entry = pte_to_swp_entry(pte);
+    if (is_migration_entry(entry)) {
+      dst_mm.rss[mm_counter(k, migration_entry_to_page(entry))]!++;
+    } else if (is_device_private_entry(entry)) {
+      const page = device_private_entry_to_page(entry);
+      get_page(k, page);
+      dst_mm.rss[mm_counter(k, page)]!++;
+      page_dup_rmap(k, page, false);
+      if (is_write_device_private_entry(entry) && is_cow_mapping(vm_flags)) {
+        pte = swp_entry_to_pte(make_device_private_entry_read(entry));
+        src[i] = pte;
+      }
+    }
+    dst[i] = pte;
+    return;
+  }
+  if (is_cow_mapping(vm_flags) && pte_write(pte)) {
+    src[i] = pte_wrprotect(pte);
+    pte = pte_wrprotect(pte);
+  }
+  if ((vm_flags & VM_SHARED) !== 0) pte = pte - (pte & _PAGE_DIRTY);
+  pte = pte_mkold(pte);
+  const page = vm_normal_page(k, vma, addr, pte);
+  if (page !== null) {
+    get_page(k, page);
+    page_dup_rmap(k, page, false);
+    dst_mm.rss[mm_counter(k, page)]!++;
+  } else if (pte_devmap(pte) && is_device_public_page(k, pte_pfn(pte))) {
+    get_page(k, pte_pfn(pte));
+    page_dup_rmap(k, pte_pfn(pte), false);
+    dst_mm.rss[mm_counter(k, pte_pfn(pte))]!++;
+  }
+  dst[i] = pte;
+}
+
+/**
+ * copy_page_range(dst_mm, src_mm, vma) (mm/memory.c): fork's copy of one
+ * VMA's page tables into the child's VMA `dst_vma`. Nothing is copied for a
+ * VMA that is not hugetlb/PFNMAP/MIXEDMAP and has no anon_vma (faults will
+ * fill it). For a COW mapping the parent's range is bracketed by
+ * mmu_notifier_invalidate_range_start/end (its ptes become read-only, so
+ * every mirror of the parent is told). Huge pmds go to copy_huge_pmd.
+ * Returns 0 or -ENOMEM.
+ */
+export function copy_page_range(
+  k: Kernel,
+  dst_mm: MmStruct,
+  src_mm: MmStruct,
+  vma: VmAreaStruct,
+  dst_vma: VmAreaStruct,
+): number {
+  if ((vma.vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP)) === 0 && vma.anon_vma === null) {
+    return 0;
+  }
+  const start = vma.vm_start, end = vma.vm_end;
+  const cow = is_cow_mapping(vma.vm_flags);
+  if (cow) mmu_notifier_invalidate_range_start(k, src_mm, start, end);
+  for (let addr = start, next: number; addr < end; addr = next) {
+    next = pmd_addr_end(addr, end);
+    const st = src_mm.pgd.lookup(addr);
+    if (st === undefined) continue;
+    if (st.huge !== 0) {
+      copy_huge_pmd(k, dst_mm, src_mm, dst_vma, vma, addr);
+      continue;
+    }
+    const dt = dst_mm.pgd.alloc(addr);
+    const s = st.ptes!, d = dt.ptes!;
+    for (let a = addr; a < next; a += 4096) {
+      const i = pte_index(a);
+      if (s[i] === 0) continue;
+      copy_one_pte(k, dst_mm, d, s, i, vma, a);
+    }
+  }
+  if (cow) mmu_notifier_invalidate_range_end(k, src_mm, start, end);
+  return 0;
+}
+
+// ---- VM_MIXEDMAP ----
+
+/**
+ * vm_insert_page(vma, addr, page) (mm/memory.c): a driver inserts a kernel
+ * page into a user VMA; the VMA becomes VM_MIXEDMAP. -EFAULT outside the
+ * VMA, -EINVAL for a page with count 0 or an anonymous page, -EBUSY if a
+ * pte is already there. The page gets a reference and a file mapcount.
+ */
+export function vm_insert_page(k: Kernel, vma: VmAreaStruct, addr: number, page: Page): number {
+  if (addr < vma.vm_start || addr >= vma.vm_end) return -14; // -EFAULT
+  if (page_count(k, page) === 0) return -22;
+  vma.vm_flags |= VM_MIXEDMAP;
+  if (PageAnon(k, page)) return -22;
+  const t = vma.vm_mm.pgd.alloc(addr);
+  const i = pte_index(addr);
+  if (t.ptes![i] !== 0) return -16;
+  get_page(k, page);
+  vma.vm_mm.rss[mm_counter(k, page)]!++;
+  page_add_file_rmap(k, page, false);
+  t.ptes![i] = pfn_pte(page, vma.vm_page_prot);
+  return 0;
+}

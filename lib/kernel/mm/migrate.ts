@@ -1,0 +1,658 @@
+/**
+ * migrate_vma (mm/migrate.c with CONFIG_MIGRATE_VMA_HELPER,
+ * include/linux/migrate.h; v4.20 = v5.0, EXPORT_SYMBOL): move the pages of
+ * a range of one VMA to memory the caller allocates — device memory or, in
+ * a device's CPU-fault handler, system memory — with the two-callback API
+ * of 2017-2019 (replaced in v5.4 by migrate_vma_setup/pages/finalize).
+ *
+ * Entries of `src` / `dst` (unsigned long in the kernel, numbers here):
+ * `pfn << MIGRATE_PFN_SHIFT | flags` with VALID 1<<0, MIGRATE 1<<1,
+ * LOCKED 1<<2, WRITE 1<<3, DEVICE 1<<4, ERROR 1<<5 and MIGRATE_PFN_SHIFT 6.
+ *
+ * The steps, as 4.20 runs them:
+ * 1. argument checks, all -EINVAL: no VMA, a hugetlb / VM_SPECIAL / DAX
+ *    VMA, start outside the VMA, end not in (vm_start, vm_end], no ops or
+ *    arrays, start >= end (after masking both to pages). Otherwise the
+ *    result is 0, even if nothing moved.
+ * 2. collect (between mmu_notifier_invalidate_range_start and _end over the
+ *    range — every mirror is told): an empty pte or pmd, or the zero page,
+ *    is MIGRATE with no page (the caller may allocate memory for it); a
+ *    device-private entry is pfn|DEVICE|MIGRATE (|WRITE); other swap
+ *    entries are skipped (0); a present page is pfn|MIGRATE (|WRITE) — but
+ *    a page without page->mapping, or still compound, is skipped. A huge
+ *    zero pmd is split first; a THP pmd has split_huge_page run on it
+ *    (skipped if that fails — the THP is pinned). Each collected page gets
+ *    a reference, is locked, and its pte becomes a migration entry (LOCKED).
+ * 3. prepare: isolate system pages from the LRU; drop pages that are pinned
+ *    (page_count - extra > mapcount; device-private pages are never
+ *    pinned; other ZONE_DEVICE pages only migrate if DEVICE_PUBLIC).
+ * 4. unmap: try_to_unmap every other mapping (other processes after fork)
+ *    into migration entries; anything still mapped is restored.
+ * 5. ops->alloc_and_copy(vma, src, dst, start, end, private).
+ * 6. migrate_vma_pages: empty entries get the new page inserted (anonymous
+ *    VMAs only; device-private destinations become device-private
+ *    entries); a page with a mapping (shmem, page cache) cannot go to
+ *    device-private memory; struct page state (mapping, index) moves.
+ *    Failures clear MIGRATE in src.
+ * 7. ops->finalize_and_map(vma, src, dst, start, end, private).
+ * 8. finalize: every migration entry is replaced by the new page (or the
+ *    old one if the move failed), pages unlocked and references dropped —
+ *    for a device page, dropping to 1 runs its free callback.
+ *
+ * A dst entry of MIGRATE_PFN_ERROR (no VALID) is, to the core, just "no
+ * destination": the source is restored. The SIGBUS that the header comment
+ * promises comes from the driver: its fault handler sees the ERROR in dst
+ * and returns VM_FAULT_SIGBUS.
+ *
+ * Atomic in the model (mmap_sem held for read by the caller; page locks
+ * and the LRU drain never wait). Charges one page-table walk
+ * (cpu.ptWalkSoftware) per collect, unless inside a device fault's
+ * composite cost.
+ *
+ * @module
+ */
+import type { Kernel } from "../kernel.ts";
+import { EINVAL } from "../errno.ts";
+import { is_device_private_page, is_device_public_page } from "./devmap.ts";
+import { is_zone_device_page } from "./memmap.ts";
+import { _vm_normal_page, chargeWalk } from "./memory.ts";
+import {
+  anon_vma_prepare,
+  is_vm_hugetlb_page,
+  MM_ANONPAGES,
+  VM_SPECIAL,
+  VM_WRITE,
+  vma_is_anonymous,
+  vma_is_dax,
+  type VmAreaStruct,
+} from "./mm-types.ts";
+import {
+  mmu_notifier_invalidate_range_end,
+  mmu_notifier_invalidate_range_only_end,
+  mmu_notifier_invalidate_range_start,
+} from "./mmu-notifier.ts";
+import {
+  compound_head,
+  page_index,
+  page_mapcount,
+  page_mapped,
+  page_mapping_raw,
+  PageCompound,
+  pageFlags2,
+  PG_lru,
+  PG_swapbacked,
+  PG_uptodate,
+  set_page_index,
+  set_page_mapping_raw,
+  setPageFlag2,
+  trylock_page,
+  unlock_page,
+} from "./page-ext.ts";
+import {
+  device_private_entry_to_page,
+  is_device_private_entry,
+  is_write_device_private_entry,
+  make_device_private_entry,
+  make_migration_entry,
+  orBits,
+  pfn_pte,
+  pmd_addr_end,
+  pte_index,
+  pte_mkdirty,
+  pte_mkwrite,
+  pte_pfn,
+  pte_present,
+  pte_to_swp_entry,
+  pte_write,
+  swp_entry_to_pte,
+} from "./pgtable.ts";
+import { get_page, is_zero_pfn, page_count, put_page } from "./ram-alloc.ts";
+import {
+  page_add_new_anon_rmap,
+  page_mapping,
+  page_remove_rmap,
+  remove_migration_ptes,
+  try_to_unmap,
+  TTU_IGNORE_ACCESS,
+  TTU_IGNORE_MLOCK,
+  TTU_MIGRATION,
+} from "./rmap.ts";
+import { is_huge_zero_pmd, split_huge_page, split_huge_pmd } from "./huge-memory.ts";
+import type { Page } from "./types.ts";
+import { HUB } from "./hub.ts";
+
+/** MIGRATE_PFN_VALID. */
+export const MIGRATE_PFN_VALID = 1 << 0;
+/** MIGRATE_PFN_MIGRATE. */
+export const MIGRATE_PFN_MIGRATE = 1 << 1;
+/** MIGRATE_PFN_LOCKED. */
+export const MIGRATE_PFN_LOCKED = 1 << 2;
+/** MIGRATE_PFN_WRITE. */
+export const MIGRATE_PFN_WRITE = 1 << 3;
+/** MIGRATE_PFN_DEVICE. */
+export const MIGRATE_PFN_DEVICE = 1 << 4;
+/** MIGRATE_PFN_ERROR. */
+export const MIGRATE_PFN_ERROR = 1 << 5;
+/** MIGRATE_PFN_SHIFT. */
+export const MIGRATE_PFN_SHIFT = 6;
+
+/** A src/dst array (`unsigned long *`). */
+export type MigratePfns = Float64Array | number[];
+
+/** migrate_pfn(pfn): pfn << MIGRATE_PFN_SHIFT | MIGRATE_PFN_VALID. */
+export function migrate_pfn(pfn: number): number {
+  return pfn * 64 + MIGRATE_PFN_VALID;
+}
+
+/** migrate_pfn_to_page(mpfn): the page of a VALID entry, else null. */
+export function migrate_pfn_to_page(mpfn: number): Page | null {
+  if ((mpfn & MIGRATE_PFN_VALID) === 0) return null;
+  return (mpfn - (mpfn & 63)) / 64;
+}
+
+/** struct migrate_vma_ops: the caller's callbacks. */
+export interface MigrateVmaOps {
+  /** Allocate destinations for src entries with MIGRATE, copy, fill dst (VALID|LOCKED, +DEVICE). */
+  alloc_and_copy(
+    k: Kernel,
+    vma: VmAreaStruct,
+    src: MigratePfns,
+    dst: MigratePfns,
+    start: number,
+    end: number,
+    priv: unknown,
+  ): void;
+  /** See which entries moved (src MIGRATE and dst VALID) and update the device's tables. */
+  finalize_and_map(
+    k: Kernel,
+    vma: VmAreaStruct,
+    src: MigratePfns,
+    dst: MigratePfns,
+    start: number,
+    end: number,
+    priv: unknown,
+  ): void;
+}
+
+/** struct migrate_vma (mm/migrate.c, private to the helper). */
+interface Migrate {
+  vma: VmAreaStruct;
+  src: MigratePfns;
+  dst: MigratePfns;
+  cpages: number;
+  npages: number;
+  start: number;
+  end: number;
+}
+
+function emit(
+  k: Kernel,
+  op: import("../events.ts").MigrateVmaEvent["op"],
+  m: Migrate,
+  cpages = m.cpages,
+): void {
+  k.trace.emit({
+    kind: "migrate_vma",
+    op,
+    mm: m.vma.vm_mm.id,
+    start: m.start,
+    end: m.end,
+    npages: m.npages,
+    cpages,
+  });
+}
+
+function collect_hole(m: Migrate, start: number, end: number): void {
+  for (let addr = start; addr < end; addr += 4096) {
+    m.src[m.npages] = MIGRATE_PFN_MIGRATE;
+    m.dst[m.npages] = 0;
+    m.npages++;
+    m.cpages++;
+  }
+}
+
+function collect_skip(m: Migrate, start: number, end: number): void {
+  for (let addr = start; addr < end; addr += 4096) {
+    m.dst[m.npages] = 0;
+    m.src[m.npages++] = 0;
+  }
+}
+
+/** migrate_vma_collect_pmd(pmdp, start, end, walk). */
+function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
+  const vma = m.vma;
+  const mm = vma.vm_mm;
+  let t = mm.pgd.lookup(start);
+  if (t === undefined) return collect_hole(m, start, end);
+  if (t.huge !== 0) {
+    if (is_huge_zero_pmd(k, t.huge)) {
+      split_huge_pmd(k, vma, start);
+    } else {
+      const page = pte_pfn(t.huge);
+      get_page(k, page);
+      if (!trylock_page(k, page)) {
+        put_page(k, page);
+        return collect_skip(m, start, end);
+      }
+      const ret = split_huge_page(k, page);
+      unlock_page(k, page);
+      put_page(k, page);
+      if (ret !== 0) return collect_skip(m, start, end);
+      t = mm.pgd.lookup(start);
+      if (t === undefined) return collect_hole(m, start, end);
+    }
+  }
+  const ptes = t.ptes!;
+  for (let addr = start; addr < end; addr += 4096) {
+    const i = pte_index(addr);
+    const pte = ptes[i]!;
+    let mpfn: number;
+    let page: Page | null;
+    if (pte === 0) {
+      m.cpages++;
+      m.dst[m.npages] = 0;
+      m.src[m.npages++] = MIGRATE_PFN_MIGRATE;
+      continue;
+    }
+    if (!pte_present(pte)) {
+      const entry = pte_to_swp_entry(pte);
+      if (!is_device_private_entry(entry)) {
+        m.dst[m.npages] = 0;
+        m.src[m.npages++] = 0;
+        continue;
+      }
+      page = device_private_entry_to_page(entry);
+      mpfn = orBits(migrate_pfn(page), MIGRATE_PFN_DEVICE | MIGRATE_PFN_MIGRATE);
+      if (is_write_device_private_entry(entry)) mpfn = orBits(mpfn, MIGRATE_PFN_WRITE);
+    } else {
+      const pfn = pte_pfn(pte);
+      if (is_zero_pfn(k, pfn)) {
+        m.cpages++;
+        m.dst[m.npages] = 0;
+        m.src[m.npages++] = MIGRATE_PFN_MIGRATE;
+        continue;
+      }
+      page = _vm_normal_page(k, vma, addr, pte, true);
+      mpfn = orBits(migrate_pfn(pfn), MIGRATE_PFN_MIGRATE);
+      if (pte_write(pte)) mpfn = orBits(mpfn, MIGRATE_PFN_WRITE);
+    }
+    // FIXME support THP (4.20): compound pages and pages without a mapping are skipped
+    if (
+      page === null || page_mapping_raw(k, compound_head(k, page)) === 0 || PageCompound(k, page)
+    ) {
+      m.dst[m.npages] = 0;
+      m.src[m.npages++] = 0;
+      continue;
+    }
+    get_page(k, page);
+    m.cpages++;
+    if (trylock_page(k, page)) {
+      mpfn = orBits(mpfn, MIGRATE_PFN_LOCKED);
+      // the pte becomes a migration entry; the mapping's reference goes
+      ptes[i] = swp_entry_to_pte(make_migration_entry(page, (mpfn & MIGRATE_PFN_WRITE) !== 0));
+      page_remove_rmap(k, page, false);
+      put_page(k, page);
+    }
+    m.dst[m.npages] = 0;
+    m.src[m.npages++] = mpfn;
+  }
+}
+
+/**
+ * migrate_vma_collect(migrate): walk the range between
+ * mmu_notifier_invalidate_range_start and _end, filling src.
+ */
+function migrate_vma_collect(k: Kernel, m: Migrate): void {
+  const mm = m.vma.vm_mm;
+  chargeWalk(k);
+  mmu_notifier_invalidate_range_start(k, mm, m.start, m.end);
+  for (let addr = m.start, next: number; addr < m.end; addr = next) {
+    next = pmd_addr_end(addr, m.end);
+    collect_pmd(k, m, addr, next);
+  }
+  mmu_notifier_invalidate_range_end(k, mm, m.start, m.end);
+  m.end = m.start + m.npages * 4096;
+  if (k.trace.on) emit(k, "collect", m);
+}
+
+/**
+ * migrate_vma_check_page(page): may this page move? Compound: no.
+ * Device-private: always. Other ZONE_DEVICE: only DEVICE_PUBLIC. Else it
+ * must not be pinned: page_count - extra <= mapcount, extra = 1 (the
+ * caller's reference) + 1 for a device-public page + 1 for a page with a
+ * mapping (page cache).
+ */
+export function migrate_vma_check_page(k: Kernel, page: Page): boolean {
+  let extra = 1;
+  if (PageCompound(k, page)) return false;
+  if (is_zone_device_page(k, page)) {
+    if (is_device_private_page(k, page)) return true;
+    if (!is_device_public_page(k, page)) return false;
+    extra++;
+  }
+  if (page_mapping(k, page) !== null) extra += 1;
+  return page_count(k, page) - extra <= page_mapcount(k, page);
+}
+
+/** remove_migration_pte of `page` at one address of this VMA (restoring a collected pte). */
+function restore(k: Kernel, _m: Migrate, page: Page): void {
+  remove_migration_ptes(k, page, page);
+}
+
+/** migrate_vma_prepare(migrate): lock, isolate from the LRU, drop pinned pages. */
+function migrate_vma_prepare(k: Kernel, m: Migrate): void {
+  const npages = m.npages;
+  let restoreN = 0;
+  for (let i = 0; i < npages && m.cpages > 0; i++) {
+    const page = migrate_pfn_to_page(m.src[i]!);
+    if (page === null) continue;
+    let remap = true;
+    if ((m.src[i]! & MIGRATE_PFN_LOCKED) === 0) {
+      if (!trylock_page(k, page)) {
+        m.src[i] = 0;
+        m.cpages--;
+        put_page(k, page);
+        continue;
+      }
+      remap = false;
+      m.src[i] = orBits(m.src[i]!, MIGRATE_PFN_LOCKED);
+    }
+    const device = is_zone_device_page(k, page);
+    if (!device) {
+      // isolate_lru_page: takes a reference; then drop the collect reference
+      if ((pageFlags2(k, page) & PG_lru) === 0) {
+        if (remap) {
+          m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
+          m.cpages--;
+          restoreN++;
+        } else {
+          m.src[i] = 0;
+          unlock_page(k, page);
+          m.cpages--;
+          put_page(k, page);
+        }
+        continue;
+      }
+      setPageFlag2(k, page, PG_lru, false);
+      get_page(k, page);
+      put_page(k, page);
+    }
+    if (!migrate_vma_check_page(k, page)) {
+      if (remap) {
+        m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
+        m.cpages--;
+        restoreN++;
+        if (!device) {
+          get_page(k, page);
+          putback_lru_page(k, page);
+        }
+      } else {
+        m.src[i] = 0;
+        unlock_page(k, page);
+        m.cpages--;
+        if (!device) putback_lru_page(k, page);
+        else put_page(k, page);
+      }
+    }
+  }
+  for (let i = 0; i < npages && restoreN > 0; i++) {
+    const page = migrate_pfn_to_page(m.src[i]!);
+    if (page === null || (m.src[i]! & MIGRATE_PFN_MIGRATE) !== 0) continue;
+    restore(k, m, page);
+    m.src[i] = 0;
+    unlock_page(k, page);
+    put_page(k, page);
+    restoreN--;
+  }
+  if (k.trace.on) emit(k, "prepare", m);
+}
+
+/** putback_lru_page(page): back on the LRU, dropping the isolation reference. */
+function putback_lru_page(k: Kernel, page: Page): void {
+  setPageFlag2(k, page, PG_lru, true);
+  put_page(k, page);
+}
+
+/** migrate_vma_unmap(migrate): unmap every other mapping; restore what stays mapped or pinned. */
+function migrate_vma_unmap(k: Kernel, m: Migrate): void {
+  const npages = m.npages;
+  let restoreN = 0;
+  for (let i = 0; i < npages; i++) {
+    const page = migrate_pfn_to_page(m.src[i]!);
+    if (page === null || (m.src[i]! & MIGRATE_PFN_MIGRATE) === 0) continue;
+    let ok = true;
+    if (page_mapped(k, page)) {
+      try_to_unmap(k, page, TTU_MIGRATION | TTU_IGNORE_MLOCK | TTU_IGNORE_ACCESS);
+      if (page_mapped(k, page)) ok = false;
+    }
+    if (ok && migrate_vma_check_page(k, page)) continue;
+    m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
+    m.cpages--;
+    restoreN++;
+  }
+  for (let i = 0; i < npages && restoreN > 0; i++) {
+    const page = migrate_pfn_to_page(m.src[i]!);
+    if (page === null || (m.src[i]! & MIGRATE_PFN_MIGRATE) !== 0) continue;
+    remove_migration_ptes(k, page, page);
+    m.src[i] = 0;
+    unlock_page(k, page);
+    restoreN--;
+    if (is_zone_device_page(k, page)) put_page(k, page);
+    else putback_lru_page(k, page);
+  }
+  if (k.trace.on) emit(k, "unmap", m);
+}
+
+/**
+ * migrate_vma_insert_page(migrate, addr, page, src, dst): install a new
+ * page where there was none (or the zero page). Only anonymous VMAs; a
+ * huge pmd or any other pte aborts. A device-private page becomes a
+ * device-private entry (write iff the VMA is writable). The page gets the
+ * anon rmap and a reference. On abort MIGRATE is cleared in src.
+ */
+function migrate_vma_insert_page(k: Kernel, m: Migrate, addr: number, page: Page, i: number): void {
+  const vma = m.vma;
+  const mm = vma.vm_mm;
+  abort: {
+    if (!vma_is_anonymous(vma)) break abort;
+    const t = mm.pgd.alloc(addr);
+    if (t.huge !== 0) break abort;
+    anon_vma_prepare(k, vma);
+    setPageFlag2(k, page, PG_uptodate, true);
+    let entry: number;
+    if (is_zone_device_page(k, page)) {
+      if (is_device_private_page(k, page)) {
+        entry = swp_entry_to_pte(make_device_private_entry(page, (vma.vm_flags & VM_WRITE) !== 0));
+      } else {
+        entry = pfn_pte(page, vma.vm_page_prot);
+        if ((vma.vm_flags & VM_WRITE) !== 0) entry = pte_mkwrite(pte_mkdirty(entry));
+      }
+    } else {
+      entry = pfn_pte(page, vma.vm_page_prot);
+      if ((vma.vm_flags & VM_WRITE) !== 0) entry = pte_mkwrite(pte_mkdirty(entry));
+    }
+    const j = pte_index(addr);
+    const cur = t.ptes![j]!;
+    // only an empty pte or the zero page may be replaced (the latter needs
+    // ptep_clear_flush_notify: the caller's invalidate_range_start/only_end covers it)
+    if (cur !== 0 && (!pte_present(cur) || !is_zero_pfn(k, pte_pfn(cur)))) break abort;
+    mm.rss[MM_ANONPAGES]!++;
+    page_add_new_anon_rmap(k, page, vma, addr, false);
+    if (!is_zone_device_page(k, page)) setPageFlag2(k, page, PG_lru | PG_swapbacked, true);
+    get_page(k, page);
+    t.ptes![j] = entry;
+    m.src[i] = MIGRATE_PFN_MIGRATE;
+    return;
+  }
+  m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
+}
+
+/**
+ * migrate_page(mapping, newpage, page, MIGRATE_SYNC_NO_COPY) for the
+ * anonymous (mapping-less) case: the page's count must be exactly what the
+ * migration holds (1, plus 1 for a ZONE_DEVICE private or public page);
+ * then newpage takes page->index, page->mapping and the swap-backed and
+ * dirty flags. Returns 0 or -EAGAIN.
+ */
+function migrate_page(k: Kernel, newpage: Page, page: Page): number {
+  let expected = 1;
+  if (is_zone_device_page(k, page)) {
+    if (is_device_private_page(k, page) || is_device_public_page(k, page)) expected++;
+  }
+  if (page_mapping(k, page) !== null) expected += 1; // page cache reference (never reaches here for private dst)
+  if (page_count(k, page) !== expected) return -11;
+  set_page_index(k, newpage, page_index(k, page));
+  set_page_mapping_raw(k, newpage, page_mapping_raw(k, page));
+  const f = pageFlags2(k, page);
+  setPageFlag2(k, newpage, f & (PG_swapbacked | PG_uptodate | 1), true);
+  return 0;
+}
+
+/** migrate_vma_pages(migrate): move struct page state, insert pages for empty entries. */
+function migrate_vma_pages(k: Kernel, m: Migrate): void {
+  const npages = m.npages;
+  const mm = m.vma.vm_mm;
+  let notified = false;
+  let mmu_start = 0;
+  for (let i = 0, addr = m.start; i < npages; addr += 4096, i++) {
+    const newpage = migrate_pfn_to_page(m.dst[i]!);
+    const page = migrate_pfn_to_page(m.src[i]!);
+    if (newpage === null) {
+      m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
+      continue;
+    }
+    if (page === null) {
+      if ((m.src[i]! & MIGRATE_PFN_MIGRATE) === 0) continue;
+      if (!notified) {
+        mmu_start = addr;
+        notified = true;
+        mmu_notifier_invalidate_range_start(k, mm, mmu_start, m.end);
+      }
+      migrate_vma_insert_page(k, m, addr, newpage, i);
+      continue;
+    }
+    const mapping = page_mapping(k, page);
+    if (is_zone_device_page(k, newpage)) {
+      if (is_device_private_page(k, newpage)) {
+        // only private anonymous memory moves to un-addressable device memory
+        if (mapping !== null) {
+          m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
+          continue;
+        }
+      } else if (!is_device_public_page(k, newpage)) {
+        m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
+        continue;
+      }
+    }
+    if (migrate_page(k, newpage, page) !== 0) {
+      m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
+    }
+  }
+  if (notified) mmu_notifier_invalidate_range_only_end(k, mm, mmu_start, m.end);
+  if (k.trace.on) emit(k, "pages", m);
+}
+
+/** migrate_vma_finalize(migrate): remap (new page or old), unlock, drop references. */
+function migrate_vma_finalize(k: Kernel, m: Migrate): number {
+  const npages = m.npages;
+  let moved = 0;
+  for (let i = 0; i < npages; i++) {
+    let newpage = migrate_pfn_to_page(m.dst[i]!);
+    const page = migrate_pfn_to_page(m.src[i]!);
+    if (page === null) {
+      if (newpage !== null) {
+        if ((m.src[i]! & MIGRATE_PFN_MIGRATE) !== 0) moved++;
+        unlock_page(k, newpage);
+        put_page(k, newpage);
+      }
+      continue;
+    }
+    if ((m.src[i]! & MIGRATE_PFN_MIGRATE) === 0 || newpage === null) {
+      if (newpage !== null) {
+        unlock_page(k, newpage);
+        put_page(k, newpage);
+      }
+      newpage = page;
+    } else moved++;
+    remove_migration_ptes(k, page, newpage);
+    unlock_page(k, page);
+    m.cpages--;
+    if (is_zone_device_page(k, page)) put_page(k, page);
+    else putback_lru_page(k, page);
+    if (newpage !== page) {
+      unlock_page(k, newpage);
+      if (is_zone_device_page(k, newpage)) put_page(k, newpage);
+      else putback_lru_page(k, newpage);
+    }
+  }
+  if (k.trace.on) emit(k, "finalize", m, moved);
+  return moved;
+}
+
+/**
+ * migrate_vma(ops, vma, start, end, src, dst, private) (mm/migrate.c,
+ * EXPORT_SYMBOL): see the module doc for the steps. Returns 0 (even when
+ * nothing moved) or -EINVAL for bad arguments. `src` and `dst` must hold
+ * (end - start) / PAGE_SIZE entries. The caller holds mmap_sem for read.
+ *
+ * @example Migrating an untouched page: the empty entry is offered to the caller
+ * ```ts
+ * import { Kernel } from "../kernel.ts";
+ * import { mm_init } from "./mmzone.ts";
+ * import { migrate_vma, MIGRATE_PFN_MIGRATE } from "./migrate.ts";
+ * import { Process } from "./process.ts";
+ * import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, find_vma } from "./mm-types.ts";
+ * import { assertEquals } from "@std/assert";
+ * const k = new Kernel();
+ * mm_init(k, { ram: [{ start: 0, end: 2 ** 30 }] });
+ * const p = new Process(k, "test");
+ * const a = p.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+ * const src = new Float64Array(1), dst = new Float64Array(1);
+ * const seen: number[] = [];
+ * const ops = {
+ *   alloc_and_copy: (_k: Kernel, _v: unknown, s: Float64Array) => void seen.push(s[0]!),
+ *   finalize_and_map: () => {},
+ * };
+ * assertEquals(migrate_vma(k, ops, find_vma(p.mm, a)!, a, a + 4096, src, dst, null), 0);
+ * assertEquals(seen, [MIGRATE_PFN_MIGRATE]);
+ * ```
+ */
+export function migrate_vma(
+  k: Kernel,
+  ops: MigrateVmaOps | null,
+  vma: VmAreaStruct | null,
+  start: number,
+  end: number,
+  src: MigratePfns | null,
+  dst: MigratePfns | null,
+  priv: unknown,
+): number {
+  start -= start % 4096;
+  end -= end % 4096;
+  if (
+    vma === null || is_vm_hugetlb_page(vma) || (vma.vm_flags & VM_SPECIAL) !== 0 || vma_is_dax(vma)
+  ) {
+    return -EINVAL;
+  }
+  if (start < vma.vm_start || start >= vma.vm_end) return -EINVAL;
+  if (end <= vma.vm_start || end > vma.vm_end) return -EINVAL;
+  if (ops === null || src === null || dst === null || start >= end) return -EINVAL;
+  const n = (end - start) / 4096;
+  src.fill(0, 0, n);
+  const m: Migrate = { vma, src, dst, start, end, npages: 0, cpages: 0 };
+  migrate_vma_collect(k, m);
+  if (m.cpages === 0) return 0;
+  migrate_vma_prepare(k, m);
+  if (m.cpages === 0) return 0;
+  migrate_vma_unmap(k, m);
+  if (m.cpages === 0) return 0;
+  ops.alloc_and_copy(k, vma, src, dst, start, end, priv);
+  if (k.trace.on) emit(k, "alloc_and_copy", m);
+  migrate_vma_pages(k, m);
+  ops.finalize_and_map(k, vma, src, dst, start, end, priv);
+  if (k.trace.on) emit(k, "finalize_and_map", m);
+  const moved = migrate_vma_finalize(k, m);
+  const fst = k.state(HUB).faults;
+  if (fst.inDeviceFault > 0 && moved > 1) k.clock.advance((moved - 1) * fst.devExtraNs);
+  return 0;
+}

@@ -1,0 +1,432 @@
+/**
+ * The struct page fields the process side needs beyond the packed word of
+ * page-flags.ts (include/linux/mm_types.h, page-flags.h, mm.h, v4.20):
+ * `_mapcount`, `mapping` (with the PAGE_MAPPING_ANON bit), `index`,
+ * `private` / `hmm_data`, the compound-page links of a THP, the flags the
+ * packed word has no room for, and the model's page-contents chunk.
+ *
+ * Each column is a typed array per section, created on the first write to
+ * that column in that section: a section whose pages are never mapped by a
+ * process costs nothing here. Columns belong to one {@link MemSection}
+ * object; when the section is hot-removed and re-added the old columns are
+ * dropped with it, and touching a page whose section is gone is the same
+ * Oops as reading its struct page (at the field's offset).
+ *
+ * Encodings:
+ * - `_mapcount` is stored plus one, so a zeroed column reads -1 (unmapped).
+ * - `mapping` is an id: 0 = NULL; `id * 2 + 1` for an anon_vma (the kernel's
+ *   PAGE_MAPPING_ANON bit); `id * 2` for an address_space. Ids come from
+ *   {@link mappingId}.
+ * - a THP head stores its order in `compound`; a tail stores -(offset from
+ *   the head). The compound (PMD) mapcount, which the kernel keeps in the
+ *   first tail page's compound_mapcount, is a per-kernel map by head pfn
+ *   (THPs are few).
+ *
+ * @module
+ */
+import type { Kernel, SubsystemKey } from "../kernel.ts";
+import { PAGE_FIELD, PAGES_PER_SECTION } from "./constants.ts";
+import { vmemmapFault } from "./memmap.ts";
+import { type MemSection, sectionOf } from "./mmzone.ts";
+import { PG_locked } from "./page-flags.ts";
+import type { Page } from "./types.ts";
+import { HUB } from "./hub.ts";
+
+/** struct page field offsets the extra columns stand for (x86_64, v4.20). */
+export const PAGE_EXT_FIELD = {
+  /** page->mapping. */
+  mapping: 0x18,
+  /** page->index. */
+  index: 0x20,
+  /** page->private (hmm_data of a ZONE_DEVICE page is at 0x10; the model keeps one column). */
+  private: 0x28,
+  /** page->_mapcount. */
+  _mapcount: PAGE_FIELD._mapcount,
+} as const;
+
+/** PG_dirty. */
+export const PG_dirty = 1;
+/** PG_uptodate. */
+export const PG_uptodate = 2;
+/** PG_lru. */
+export const PG_lru = 4;
+/** PG_swapbacked. */
+export const PG_swapbacked = 8;
+/** PG_head (compound head). */
+export const PG_head = 16;
+/** PG_mlocked. */
+export const PG_mlocked = 32;
+/** PG_hwpoison. */
+export const PG_hwpoison = 64;
+
+/** The extra columns of one section. */
+export class PageExt {
+  /** _mapcount + 1. */
+  mapcount: Int32Array | null = null;
+  /** mapping id (see module doc). */
+  mapping: Int32Array | null = null;
+  /** page->index. */
+  index: Float64Array | null = null;
+  /** page->private / hmm_data. */
+  priv: Float64Array | null = null;
+  /** page-contents chunk id (0: the page reads as zeros). */
+  chunk: Int32Array | null = null;
+  /** Flags beyond the packed word (PG_dirty, ...). */
+  flags: Uint8Array | null = null;
+  /** Compound links: head = order, tail = -(offset to the head). */
+  compound: Int32Array | null = null;
+  /**
+   * Creates the (empty) columns of a section.
+   * @param section the section they belong to.
+   */
+  constructor(readonly section: MemSection) {}
+}
+
+/** Objects page->mapping may point to. */
+export interface MappingObject {
+  /** The id {@link mappingId} gave it (0 until it has one). */
+  mappingId: number;
+}
+
+/** Per-kernel state of the columns. */
+export class PageExtState {
+  /** Two-level table by section number (like mem_section[]). */
+  roots: Array<Array<PageExt | null> | null>;
+  /** Mapping objects by id (index 0 unused). */
+  objects: Array<MappingObject | undefined> = [undefined];
+  /** compound_mapcount of each THP head (raw, -1 = no PMD mapping), by head pfn. */
+  compoundMapcounts: Map<number, number> = new Map();
+  /** One-entry cache: the section number last looked up (-1: none). */
+  lastNr = -1;
+  /** Its columns. */
+  last: PageExt | null = null;
+  /**
+   * Creates the state.
+   * @param nroots the number of SPARSEMEM_EXTREME roots (mem_section[]'s size).
+   */
+  constructor(nroots: number) {
+    this.roots = new Array(nroots).fill(null);
+  }
+}
+
+/** The per-kernel page-ext state. */
+export const PAGE_EXT: SubsystemKey<PageExtState> = {
+  name: "page-ext",
+  create: (k: Kernel) => k.state(HUB).ext,
+};
+
+/**
+ * The columns of `page`'s section, created on first use. A page whose
+ * section has no memmap Oopses at `field` (its struct page is not mapped).
+ */
+export function pageExt(k: Kernel, page: Page, field: number = PAGE_EXT_FIELD.mapping): PageExt {
+  const st = k.state(HUB).ext;
+  const nr = Math.floor(page / PAGES_PER_SECTION);
+  // a removed section has flags 0 (unlinkSection): an entry is valid while they are not
+  if (nr === st.lastNr && st.last!.section.flags !== 0) return st.last!;
+  const leaf = st.roots[nr >>> 8];
+  if (leaf !== null && leaf !== undefined) {
+    const e = leaf[nr & 0xff]!;
+    if (e !== null && e.section.flags !== 0) {
+      st.lastNr = nr;
+      st.last = e;
+      return e;
+    }
+  }
+  return pageExtSlow(k, st, page, nr, field);
+}
+
+function pageExtSlow(k: Kernel, st: PageExtState, page: Page, nr: number, field: number): PageExt {
+  const s = sectionOf(k.state(HUB).mm, page);
+  if (s === null) vmemmapFault(k, page, field, 2);
+  while (st.roots.length <= nr >>> 8) st.roots.push(null);
+  let leaf = st.roots[nr >>> 8]!;
+  if (leaf === null) {
+    leaf = new Array(256).fill(null);
+    st.roots[nr >>> 8] = leaf;
+  }
+  let e = leaf[nr & 0xff]!;
+  if (e === null || e.section !== s) {
+    e = new PageExt(s);
+    leaf[nr & 0xff] = e;
+  }
+  return e;
+}
+
+/** Index of `page` inside its section. */
+export function pageIdx(page: Page): number {
+  return page & (PAGES_PER_SECTION - 1);
+}
+
+/** Gives `obj` a mapping id (once) and returns it. */
+export function mappingId(k: Kernel, obj: MappingObject): number {
+  if (obj.mappingId === 0) {
+    const st = k.state(HUB).ext;
+    obj.mappingId = st.objects.length;
+    st.objects.push(obj);
+  }
+  return obj.mappingId;
+}
+
+/** The object behind a raw mapping value (null for 0). */
+export function mappingObject(k: Kernel, raw: number): MappingObject | null {
+  if (raw === 0) return null;
+  return k.state(HUB).ext.objects[raw >>> 1] ?? null;
+}
+
+/** The raw page->mapping value (id encoding). */
+export function page_mapping_raw(k: Kernel, page: Page): number {
+  const e = pageExt(k, page, PAGE_EXT_FIELD.mapping);
+  return e.mapping === null ? 0 : e.mapping[pageIdx(page)]!;
+}
+
+/** Sets the raw page->mapping value. */
+export function set_page_mapping_raw(k: Kernel, page: Page, raw: number): void {
+  const e = pageExt(k, page, PAGE_EXT_FIELD.mapping);
+  (e.mapping ??= new Int32Array(PAGES_PER_SECTION))[pageIdx(page)] = raw;
+}
+
+/** PageAnon(page): page->mapping has the PAGE_MAPPING_ANON bit. */
+export function PageAnon(k: Kernel, page: Page): boolean {
+  return (page_mapping_raw(k, compound_head(k, page)) & 1) === 1;
+}
+
+/** page->index. */
+export function page_index(k: Kernel, page: Page): number {
+  const e = pageExt(k, page, PAGE_EXT_FIELD.index);
+  return e.index === null ? 0 : e.index[pageIdx(page)]!;
+}
+
+/** Sets page->index. */
+export function set_page_index(k: Kernel, page: Page, index: number): void {
+  const e = pageExt(k, page, PAGE_EXT_FIELD.index);
+  (e.index ??= new Float64Array(PAGES_PER_SECTION))[pageIdx(page)] = index;
+}
+
+/** page->private (for a device page: hmm_data). */
+export function page_private(k: Kernel, page: Page): number {
+  const e = pageExt(k, page, PAGE_EXT_FIELD.private);
+  return e.priv === null ? 0 : e.priv[pageIdx(page)]!;
+}
+
+/** set_page_private(page, v). */
+export function set_page_private(k: Kernel, page: Page, v: number): void {
+  const e = pageExt(k, page, PAGE_EXT_FIELD.private);
+  (e.priv ??= new Float64Array(PAGES_PER_SECTION))[pageIdx(page)] = v;
+}
+
+/**
+ * hmm_devmem_page_set_drvdata(page, data) (include/linux/hmm.h, v4.20):
+ * page->hmm_data = data.
+ */
+export function hmm_devmem_page_set_drvdata(k: Kernel, page: Page, data: number): void {
+  set_page_private(k, page, data);
+}
+
+/** hmm_devmem_page_get_drvdata(page): page->hmm_data. */
+export function hmm_devmem_page_get_drvdata(k: Kernel, page: Page): number {
+  return page_private(k, page);
+}
+
+/** The extra-flags byte of a page. */
+export function pageFlags2(k: Kernel, page: Page): number {
+  const e = pageExt(k, page, 0);
+  return e.flags === null ? 0 : e.flags[pageIdx(page)]!;
+}
+
+/** Sets (on) or clears extra flag bits of a page. */
+export function setPageFlag2(k: Kernel, page: Page, bits: number, on: boolean): void {
+  const e = pageExt(k, page, 0);
+  const f = e.flags ??= new Uint8Array(PAGES_PER_SECTION);
+  const i = pageIdx(page);
+  f[i] = on ? f[i]! | bits : f[i]! & ~bits;
+}
+
+/** PageDirty(page). */
+export function PageDirty(k: Kernel, page: Page): boolean {
+  return (pageFlags2(k, compound_head(k, page)) & PG_dirty) !== 0;
+}
+
+/** SetPageDirty(page). */
+export function SetPageDirty(k: Kernel, page: Page): void {
+  setPageFlag2(k, compound_head(k, page), PG_dirty, true);
+}
+
+/** ClearPageDirty(page). */
+export function ClearPageDirty(k: Kernel, page: Page): void {
+  setPageFlag2(k, compound_head(k, page), PG_dirty, false);
+}
+
+/** PageHWPoison(page). */
+export function PageHWPoison(k: Kernel, page: Page): boolean {
+  return (pageFlags2(k, page) & PG_hwpoison) !== 0;
+}
+
+// ---- compound pages (THP) ----
+
+/** compound_head(page): the head of a THP, else the page itself. */
+export function compound_head(k: Kernel, page: Page): Page {
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  if (e.compound === null) return page;
+  const c = e.compound[pageIdx(page)]!;
+  return c < 0 ? page + c : page;
+}
+
+/** compound_order(page) of a head page (0 for a small page or a tail). */
+export function compound_order(k: Kernel, page: Page): number {
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  if (e.compound === null) return 0;
+  const c = e.compound[pageIdx(page)]!;
+  return c > 0 ? c : 0;
+}
+
+/** PageCompound(page): head or tail of a compound page. */
+export function PageCompound(k: Kernel, page: Page): boolean {
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  return e.compound !== null && e.compound[pageIdx(page)] !== 0;
+}
+
+/** PageTransCompound(page) (no hugetlb pages are compound in the model: the same as PageCompound). */
+export function PageTransCompound(k: Kernel, page: Page): boolean {
+  return PageCompound(k, page);
+}
+
+/** PageTransHuge(page): a THP head. */
+export function PageTransHuge(k: Kernel, page: Page): boolean {
+  return compound_order(k, page) > 0;
+}
+
+/** prep_compound_page(page, order): links the tails to the head (one THP: order 9 within one section). */
+export function prep_compound_page(k: Kernel, page: Page, order: number): void {
+  const n = 2 ** order;
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  const c = e.compound ??= new Int32Array(PAGES_PER_SECTION);
+  const i = pageIdx(page);
+  if (i + n > PAGES_PER_SECTION) {
+    throw new RangeError(`Cannot make a compound page of order ${order} across a section boundary`);
+  }
+  c[i] = order;
+  for (let j = 1; j < n; j++) c[i + j] = -j;
+  setPageFlag2(k, page, PG_head, true);
+  setCompoundMapcount(k, page, -1);
+}
+
+/** Undoes the compound links (split_huge_page's __split_huge_page_tail for every tail). */
+export function clear_compound_page(k: Kernel, page: Page, order: number): void {
+  const n = 2 ** order;
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  if (e.compound === null) return;
+  setCompoundMapcount(k, page, -1);
+  e.compound.fill(0, pageIdx(page), pageIdx(page) + n);
+  setPageFlag2(k, page, PG_head, false);
+}
+
+// ---- mapcounts ----
+
+/** page->_mapcount (raw, -1 = unmapped) of this exact struct page. */
+export function raw_mapcount(k: Kernel, page: Page): number {
+  const e = pageExt(k, page, PAGE_EXT_FIELD._mapcount);
+  return e.mapcount === null ? -1 : e.mapcount[pageIdx(page)]! - 1;
+}
+
+/** Sets page->_mapcount (raw). */
+export function set_raw_mapcount(k: Kernel, page: Page, v: number): void {
+  const e = pageExt(k, page, PAGE_EXT_FIELD._mapcount);
+  (e.mapcount ??= new Int32Array(PAGES_PER_SECTION))[pageIdx(page)] = v + 1;
+}
+
+/** compound_mapcount_ptr(head) value: PMD mappings of a THP, raw (-1 = none). */
+export function compoundMapcount(k: Kernel, head: Page): number {
+  return k.state(HUB).ext.compoundMapcounts.get(head) ?? -1;
+}
+
+/** Sets the compound mapcount of `head` (raw; -1 forgets it). */
+export function setCompoundMapcount(k: Kernel, head: Page, v: number): void {
+  const m = k.state(HUB).ext.compoundMapcounts;
+  if (v === -1) m.delete(head);
+  else m.set(head, v);
+}
+
+/**
+ * page_mapcount(page) (include/linux/mm.h): for a small page _mapcount + 1;
+ * for a subpage of a THP also the THP's PMD mappings.
+ */
+export function page_mapcount(k: Kernel, page: Page): number {
+  const head = compound_head(k, page);
+  let n = raw_mapcount(k, page) + 1;
+  if (head !== page || PageTransHuge(k, page)) n += compoundMapcount(k, head) + 1;
+  return n;
+}
+
+/** total_mapcount(head): every PTE mapping of every subpage plus the PMD mappings. */
+export function total_mapcount(k: Kernel, page: Page): number {
+  const head = compound_head(k, page);
+  const order = compound_order(k, head);
+  if (order === 0) return raw_mapcount(k, page) + 1;
+  let n = compoundMapcount(k, head) + 1;
+  for (let i = 0; i < 2 ** order; i++) n += raw_mapcount(k, head + i) + 1;
+  return n;
+}
+
+/** page_mapped(page): mapped by any PTE or PMD. */
+export function page_mapped(k: Kernel, page: Page): boolean {
+  return total_mapcount(k, page) > 0;
+}
+
+// ---- PG_locked (in the packed word) ----
+
+/**
+ * trylock_page(page): takes PG_locked if it was clear. The model's faults
+ * run to completion, so a page is only ever found locked by code that
+ * locked it itself.
+ */
+export function trylock_page(k: Kernel, page: Page): boolean {
+  const head = compound_head(k, page);
+  const s = pageExt(k, head, PAGE_FIELD.flags).section;
+  const i = pageIdx(head);
+  const w = s.materialise();
+  if ((w[i]! & PG_locked) !== 0) return false;
+  w[i] = (w[i]! | PG_locked) >>> 0;
+  return true;
+}
+
+/**
+ * lock_page(page): in the kernel this may sleep until the holder unlocks;
+ * the model's paths are atomic, so a page that is already locked here can
+ * only be locked by the same path — a self-deadlock, reported as a BUG.
+ */
+export function lock_page(k: Kernel, page: Page): void {
+  if (!trylock_page(k, page)) k.BUG("include/linux/pagemap.h:lock_page (page already locked)");
+}
+
+/** unlock_page(page). */
+export function unlock_page(k: Kernel, page: Page): void {
+  const head = compound_head(k, page);
+  const s = pageExt(k, head, PAGE_FIELD.flags).section;
+  const i = pageIdx(head);
+  const w = s.materialise();
+  w[i] = (w[i]! & ~PG_locked) >>> 0;
+}
+
+/** PageLocked(page). */
+export function PageLocked(k: Kernel, page: Page): boolean {
+  const head = compound_head(k, page);
+  const s = pageExt(k, head, PAGE_FIELD.flags).section;
+  return (s.word(pageIdx(head)) & PG_locked) !== 0;
+}
+
+/**
+ * Resets the process-side fields of a page being handed out or freed:
+ * mapping, index, private, mapcount, extra flags, contents chunk id
+ * (the caller drops the chunk reference first).
+ */
+export function resetPageExt(k: Kernel, page: Page): void {
+  const e = pageExt(k, page, 0);
+  const i = pageIdx(page);
+  if (e.mapping !== null) e.mapping[i] = 0;
+  if (e.index !== null) e.index[i] = 0;
+  if (e.priv !== null) e.priv[i] = 0;
+  if (e.mapcount !== null) e.mapcount[i] = 0;
+  if (e.flags !== null) e.flags[i] = 0;
+  if (e.chunk !== null) e.chunk[i] = 0;
+}

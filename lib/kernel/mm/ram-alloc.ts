@@ -1,0 +1,356 @@
+/**
+ * A page allocator over the machine's System RAM (mm/page_alloc.c's role:
+ * alloc_pages / __free_pages / free_unref_page), the zero page and the huge
+ * zero page (mm/memory.c, mm/huge_memory.c), and the RAM side of
+ * get_page / put_page (include/linux/mm.h, mm/swap.c __put_page) that the
+ * memory model's swap.ts leaves out: a RAM page whose count reaches 0 goes
+ * back to this allocator, and a THP subpage is counted on its head.
+ *
+ * Not a buddy allocator: free order-0 pages are a LIFO stack (as the per-CPU
+ * page lists hand back the most recently freed page), never-used memory is
+ * handed out from a cursor that walks ZONE_NORMAL and then ZONE_DMA32 (the
+ * preference order of GFP_HIGHUSER_MOVABLE), and an order-9 block (a THP)
+ * comes from free whole blocks or from the cursor — freed small pages are
+ * never coalesced into a THP. ZONE_DMA (below 16 MiB) is never handed out.
+ *
+ * Fault point "alloc_page": the allocation fails (NULL), for any order;
+ * filter on a caller (e.g. `hmm_vma_alloc_locked_page`, `do_anonymous_page`,
+ * `wp_page_copy`, `do_huge_pmd_anonymous_page`) to target one call site.
+ *
+ * Sleeping: the kernel's allocator may enter reclaim; the model never
+ * reclaims — it fails when RAM is exhausted (or when the point is armed).
+ *
+ * @module
+ */
+import type { Kernel, SubsystemKey } from "../kernel.ts";
+import { PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
+import { put_page as devmap_put_page } from "./swap.ts";
+import { vmemmapFault } from "./memmap.ts";
+import { sectionOf } from "./mmzone.ts";
+import { PG_reserved, wordRef, wordZone } from "./page-flags.ts";
+import {
+  clear_compound_page,
+  compound_head,
+  compound_order,
+  pageExt,
+  pageFlags2,
+  pageIdx,
+  prep_compound_page,
+  resetPageExt,
+} from "./page-ext.ts";
+import { clear_highpage } from "./page-contents.ts";
+import type { Page } from "./types.ts";
+import { HUB } from "./hub.ts";
+
+/** HPAGE_PMD_ORDER: a THP is 512 pages (2 MiB). */
+export const HPAGE_PMD_ORDER = 9;
+/** HPAGE_PMD_NR. */
+export const HPAGE_PMD_NR = 512;
+
+/** The fault points this file registers. */
+export const RAM_FAULT_POINTS: ReadonlyArray<readonly [string, string]> = [
+  [
+    "alloc_page",
+    "a System RAM page allocation fails (alloc_pages returns NULL): do_anonymous_page and wp_page_copy return VM_FAULT_OOM, hmm_vma_alloc_locked_page returns NULL (the device driver's migrate-back fails), a THP allocation falls back to small pages",
+  ],
+];
+
+/** The allocator's per-kernel state. */
+export class RamAllocState {
+  /** Whether the RAM ranges were read. */
+  ready = false;
+  /** Free order-0 pages (a stack). */
+  free: Int32Array = new Int32Array(4096);
+  /** Number of pages on `free`. */
+  nfree = 0;
+  /** Free THP-sized blocks (head pfns). */
+  freeHuge: number[] = [];
+  /** Never-used ranges [start, end) in preference order; the cursor eats the first. */
+  fresh: Array<[number, number]> = [];
+  /** Pages handed out and not yet freed. */
+  allocated = 0;
+  /** Pages of RAM this allocator manages. */
+  managed = 0;
+  /** The zero page (ZERO_PAGE(0)) pfn, or -1 before first use. */
+  zeroPfn = -1;
+  /** The huge zero page head pfn, or -1. */
+  hugeZeroPfn = -1;
+  /** free_huge_page: where a hugetlb page goes when its count reaches 0 (set by huge-memory.ts). */
+  hugetlbFree: ((page: Page) => boolean) | null = null;
+}
+
+/** The allocator of a kernel (its fault point is registered on first use). */
+export const RAM_ALLOC: SubsystemKey<RamAllocState> = {
+  name: "ram-alloc",
+  create: (k: Kernel) => k.state(HUB).ram,
+};
+
+const DMA_LIMIT_PFN = 0x1000; // 16 MiB
+const DMA32_LIMIT_PFN = 0x100000; // 4 GiB
+
+function setup(k: Kernel, st: RamAllocState): void {
+  st.ready = true;
+  const ram = k.state(HUB).mm.ram;
+  const normal: Array<[number, number]> = [];
+  const dma32: Array<[number, number]> = [];
+  for (const r of ram) {
+    const a = Math.max(r.start / 4096, DMA_LIMIT_PFN);
+    const b = r.end / 4096;
+    if (a >= b) continue;
+    if (b <= DMA32_LIMIT_PFN) dma32.push([a, b]);
+    else if (a >= DMA32_LIMIT_PFN) normal.push([a, b]);
+    else {
+      dma32.push([a, DMA32_LIMIT_PFN]);
+      normal.push([DMA32_LIMIT_PFN, b]);
+    }
+  }
+  st.fresh = [...normal, ...dma32];
+  for (const [a, b] of st.fresh) st.managed += b - a;
+}
+
+function ramState(k: Kernel): RamAllocState {
+  const st = k.state(HUB).ram;
+  if (!st.ready) setup(k, st);
+  return st;
+}
+
+function takeFresh(st: RamAllocState, n: number, align: number): number {
+  for (let i = 0; i < st.fresh.length; i++) {
+    const r = st.fresh[i]!;
+    const a = Math.ceil(r[0] / align) * align;
+    if (a + n > r[1]) continue;
+    // the skipped head (alignment) goes to the order-0 free stack
+    for (let p = r[0]; p < a; p++) pushFree(st, p);
+    r[0] = a + n;
+    if (r[0] >= r[1]) st.fresh.splice(i, 1);
+    return a;
+  }
+  return -1;
+}
+
+function pushFree(st: RamAllocState, pfn: number): void {
+  if (st.nfree === st.free.length) {
+    const f = new Int32Array(st.free.length * 2);
+    f.set(st.free);
+    st.free = f;
+  }
+  st.free[st.nfree++] = pfn;
+}
+
+/** Sets a freshly allocated page's count to 1 (set_page_refcounted); a non-free page is "Bad page state". */
+function prepNewPage(k: Kernel, page: Page): void {
+  const s = sectionOf(k.state(HUB).mm, page);
+  if (s === null) vmemmapFault(k, page, PAGE_FIELD._refcount, 2);
+  const i = pageIdx(page);
+  const rc = s.ref(i);
+  if (rc !== 0) {
+    k.dmesg.printk(
+      "alert",
+      `BUG: Bad page state in process ${k.currentDesc.comm}  pfn:${page.toString(16)}`,
+    );
+    k.BUG("mm/page_alloc.c:prep_new_page");
+  }
+  s.setRef(i, 1);
+}
+
+/**
+ * alloc_pages(gfp, order) for order 0 or HPAGE_PMD_ORDER: the first page
+ * (head) with refcount 1, contents zero-or-stale as the kernel leaves them
+ * (the model's freed pages read as zeros: their chunks were dropped), or
+ * null. An order-9 block becomes a compound page (prep_compound_page).
+ */
+export function alloc_pages(k: Kernel, _gfp: number, order: number): Page | null {
+  const st = ramState(k);
+  if (k.faults.shouldFail("alloc_page")) return null;
+  let page: number;
+  if (order === 0) {
+    if (st.nfree > 0) page = st.free[--st.nfree]!;
+    else {
+      page = takeFresh(st, 1, 1);
+      if (page < 0) return null;
+    }
+    prepNewPage(k, page);
+    st.allocated++;
+    return page;
+  }
+  if (order !== HPAGE_PMD_ORDER) {
+    throw new RangeError(`Cannot allocate order ${order}: the model allocates order 0 or 9`);
+  }
+  const h = st.freeHuge.pop();
+  page = h ?? takeFresh(st, HPAGE_PMD_NR, HPAGE_PMD_NR);
+  if (page < 0) return null;
+  prepNewPage(k, page);
+  prep_compound_page(k, page, HPAGE_PMD_ORDER);
+  st.allocated += HPAGE_PMD_NR;
+  return page;
+}
+
+/** alloc_page(gfp): alloc_pages(gfp, 0). */
+export function alloc_page(k: Kernel, gfp = 0): Page | null {
+  return alloc_pages(k, gfp, 0);
+}
+
+/**
+ * alloc_zeroed_user_highpage_movable(vma, vaddr): a page that reads as
+ * zeros (the model's fresh pages have no chunk; a reused page's chunk was
+ * dropped when it was freed).
+ */
+export function alloc_zeroed_user_highpage_movable(k: Kernel): Page | null {
+  return alloc_pages(k, 0, 0);
+}
+
+/** Returns pages [page, page + 2^order) to the allocator (their count is 0). */
+function free_pages_ok(k: Kernel, page: Page, order: number): void {
+  const st = ramState(k);
+  const n = 2 ** order;
+  for (let i = 0; i < n; i++) {
+    clear_highpage(k, page + i);
+    resetPageExt(k, page + i);
+  }
+  if (order === HPAGE_PMD_ORDER) {
+    clear_compound_page(k, page, order);
+    st.freeHuge.push(page);
+  } else pushFree(st, page);
+  st.allocated -= n;
+}
+
+/**
+ * __free_pages(page, order): drops the caller's reference; at zero the
+ * block goes back to the allocator.
+ */
+export function __free_pages(k: Kernel, page: Page, order: number): void {
+  const s = sectionOf(k.state(HUB).mm, page);
+  if (s === null) vmemmapFault(k, page, PAGE_FIELD._refcount, 1);
+  const i = pageIdx(page);
+  const rc = s.ref(i) - 1;
+  s.setRef(i, rc);
+  if (rc === 0) free_pages_ok(k, page, order);
+}
+
+/** __free_page(page). */
+export function __free_page(k: Kernel, page: Page): void {
+  __free_pages(k, page, 0);
+}
+
+/**
+ * get_page(page) (include/linux/mm.h): one more reference on the page's
+ * head (a THP subpage counts on its head).
+ */
+export function get_page(k: Kernel, page: Page): void {
+  const head = compound_head(k, page);
+  const s = pageExt(k, head, PAGE_FIELD.compound_head).section;
+  const i = pageIdx(head);
+  s.setRef(i, s.ref(i) + 1);
+  if (k.trace.on) k.trace.emit({ kind: "page_ref", op: "get", pfn: head, n: 1, count: s.ref(i) });
+}
+
+/**
+ * put_page(page) (include/linux/mm.h with mm/swap.c __put_page): on the
+ * head; a managed ZONE_DEVICE page goes through put_devmap_managed_page
+ * (swap.ts), any other page is put_page_testzero'd and, at zero, freed —
+ * a THP through destroy_compound_page, a small page through
+ * free_unref_page — back to this allocator.
+ */
+export function put_page(k: Kernel, page: Page): void {
+  const head = compound_head(k, page);
+  const s = pageExt(k, head, PAGE_FIELD.compound_head).section;
+  const i = pageIdx(head);
+  const w = s.word(i);
+  if (wordZone(w) === ZONE_DEVICE) {
+    devmap_put_page(k, head);
+    return;
+  }
+  const rc = wordRef(w) - 1;
+  s.setRef(i, rc);
+  if (k.trace.on) k.trace.emit({ kind: "page_ref", op: "put", pfn: head, n: 1, count: rc });
+  if (rc === 0) {
+    if (k.trace.on) k.trace.emit({ kind: "page_ref", op: "free", pfn: head, n: 1, count: 0 });
+    const st = k.state(HUB).ram;
+    // compound_dtor: a hugetlb page goes back to its pool
+    if ((pageFlags2(k, head) & PG_HUGETLB_BIT) !== 0 && st.hugetlbFree !== null) {
+      st.hugetlbFree(head);
+      return;
+    }
+    free_pages_ok(k, head, compound_order(k, head));
+  }
+}
+
+/** The page-ext flag huge-memory.ts sets on hugetlb pages. */
+const PG_HUGETLB_BIT = 128;
+
+/** page_count(page) on the head (what migration and reuse checks read). */
+export function page_count(k: Kernel, page: Page): number {
+  const head = compound_head(k, page);
+  return pageExt(k, head, PAGE_FIELD.compound_head).section.ref(pageIdx(head));
+}
+
+/**
+ * The zero page (ZERO_PAGE / my_zero_pfn): one reserved RAM page that reads
+ * as zeros and is mapped read-only (pte_special) wherever a read fault hits
+ * an untouched anonymous page.
+ */
+export function my_zero_pfn(k: Kernel): number {
+  const st = ramState(k);
+  if (st.zeroPfn < 0) {
+    const p = alloc_pages(k, 0, 0);
+    if (p === null) throw new RangeError("Cannot set up the zero page: no System RAM");
+    const s = sectionOf(k.state(HUB).mm, p)!;
+    const w = s.materialise();
+    w[pageIdx(p)] = (w[pageIdx(p)]! | PG_reserved) >>> 0;
+    st.zeroPfn = p;
+  }
+  return st.zeroPfn;
+}
+
+/** is_zero_pfn(pfn). */
+export function is_zero_pfn(k: Kernel, pfn: number): boolean {
+  return pfn === k.state(HUB).ram.zeroPfn;
+}
+
+/**
+ * mm_get_huge_zero_page: the huge zero page (an order-9 block that reads as
+ * zeros), allocated on first use and kept; null if no 2 MiB block is free.
+ */
+export function get_huge_zero_page(k: Kernel): Page | null {
+  const st = ramState(k);
+  if (st.hugeZeroPfn < 0) {
+    const p = alloc_pages(k, 0, HPAGE_PMD_ORDER);
+    if (p === null) return null;
+    st.hugeZeroPfn = p;
+  }
+  return st.hugeZeroPfn;
+}
+
+/** is_huge_zero_page(page). */
+export function is_huge_zero_page(k: Kernel, page: Page): boolean {
+  return page === k.state(HUB).ram.hugeZeroPfn;
+}
+
+/** Allocator statistics. */
+export interface RamStats {
+  /** Pages managed. */
+  managed: number;
+  /** Pages handed out (including the zero pages). */
+  allocated: number;
+  /** Free pages. */
+  free: number;
+  /** Live content chunks. */
+  chunks: number;
+}
+
+/** The allocator's counters. */
+export function ramStats(k: Kernel): RamStats {
+  const st = ramState(k);
+  return {
+    managed: st.managed,
+    allocated: st.allocated,
+    free: st.managed - st.allocated,
+    chunks: k.state(HUB).cs.live,
+  };
+}
+
+/** @internal whether `page` is a RAM page this allocator hands out (not ZONE_DEVICE, present). */
+export function isRamPage(k: Kernel, page: Page): boolean {
+  const s = sectionOf(k.state(HUB).mm, page);
+  return s !== null && wordZone(s.word(pageIdx(page))) !== ZONE_DEVICE;
+}
