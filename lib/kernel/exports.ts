@@ -109,6 +109,57 @@ export const EXPORTS: Readonly<Record<string, ExportRow>> = {
   hmm_vma_fault: { file: "mm/hmm.c", kind: () => "non-GPL" },
   hmm_vma_alloc_locked_page: { file: "mm/hmm.c", kind: () => "non-GPL" },
   migrate_vma: { file: "mm/migrate.c", kind: () => "non-GPL" },
+  // drivers/pci/p2pdma.c (new in v4.20): every export is EXPORT_SYMBOL_GPL, unchanged through
+  // v5.2 (verified in v4.20, v5.0 and v5.2)
+  pci_p2pdma_add_resource: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_p2pdma_distance_many: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_has_p2pmem: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_p2pmem_find_many: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_alloc_p2pmem: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_free_p2pmem: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_p2pmem_virt_to_bus: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_p2pmem_alloc_sgl: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_p2pmem_free_sgl: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_p2pmem_publish: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_p2pdma_map_sg: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_p2pdma_enable_store: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  pci_p2pdma_enable_show: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },
+  // lib/genalloc.c: EXPORT_SYMBOL, except gen_pool_avail / gen_pool_size (EXPORT_SYMBOL_GPL)
+  gen_pool_create: { file: "lib/genalloc.c", kind: () => "non-GPL" },
+  gen_pool_virt_to_phys: { file: "lib/genalloc.c", kind: () => "non-GPL" },
+  gen_pool_destroy: { file: "lib/genalloc.c", kind: () => "non-GPL" },
+  gen_pool_avail: { file: "lib/genalloc.c", kind: () => "GPL" },
+  gen_pool_size: { file: "lib/genalloc.c", kind: () => "GPL" },
+  gen_pool_add_virt: {
+    file: "lib/genalloc.c",
+    // genalloc-chunk-owners: gen_pool_add_virt becomes an inline wrapper of gen_pool_add_owner
+    kind: (s) => s.fixed("genalloc-chunk-owners") ? null : "non-GPL",
+  },
+  gen_pool_add_owner: {
+    file: "lib/genalloc.c",
+    // genalloc-chunk-owners: new, EXPORT_SYMBOL
+    kind: (s) => s.fixed("genalloc-chunk-owners") ? "non-GPL" : null,
+  },
+  gen_pool_alloc: {
+    file: "lib/genalloc.c",
+    // genalloc-chunk-owners: gen_pool_alloc becomes inline (gen_pool_alloc_algo_owner is exported)
+    kind: (s) => s.fixed("genalloc-chunk-owners") ? null : "non-GPL",
+  },
+  gen_pool_alloc_algo_owner: {
+    file: "lib/genalloc.c",
+    // genalloc-chunk-owners: new, EXPORT_SYMBOL
+    kind: (s) => s.fixed("genalloc-chunk-owners") ? "non-GPL" : null,
+  },
+  gen_pool_free: {
+    file: "lib/genalloc.c",
+    // genalloc-chunk-owners: gen_pool_free becomes inline (gen_pool_free_owner is exported)
+    kind: (s) => s.fixed("genalloc-chunk-owners") ? null : "non-GPL",
+  },
+  gen_pool_free_owner: {
+    file: "lib/genalloc.c",
+    // genalloc-chunk-owners: new, EXPORT_SYMBOL
+    kind: (s) => s.fixed("genalloc-chunk-owners") ? "non-GPL" : null,
+  },
 };
 
 const EXPORTED: SubsystemKey<{ done: boolean }> = {
