@@ -5,7 +5,7 @@
  */
 import { type KGen, WaitQueue } from "../sim/task.ts";
 import type { Kernel } from "./kernel.ts";
-import { might_sleep } from "./sched.ts";
+import { might_sleep, noteBlock } from "./sched.ts";
 
 /** complete_all() sets done to UINT_MAX. */
 const UINT_MAX = 0xffffffff;
@@ -62,6 +62,7 @@ export function complete_all(k: Kernel, x: Completion): void {
  */
 export function* wait_for_completion(k: Kernel, x: Completion): KGen<void> {
   might_sleep(k);
+  if (x.done === 0) noteBlock(k);
   while (x.done === 0) yield x.wq;
   if (x.done !== UINT_MAX) x.done--;
 }

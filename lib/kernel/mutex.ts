@@ -6,7 +6,7 @@
  */
 import { type KGen, PREEMPT, type Task, WaitQueue } from "../sim/task.ts";
 import type { Kernel } from "./kernel.ts";
-import { might_sleep } from "./sched.ts";
+import { might_sleep, noteBlock } from "./sched.ts";
 
 /** struct mutex. */
 export class Mutex {
@@ -36,6 +36,7 @@ export function* mutex_lock(k: Kernel, m: Mutex): KGen<void> {
     // the kernel would deadlock on itself; lockdep would say so
     k.dmesg.printk("warning", `WARNING: possible recursive locking detected (${m.name})`);
   }
+  if (m.owner !== null) noteBlock(k);
   while (m.owner !== null) yield m.wq;
   m.owner = me;
   me.held.add(m);

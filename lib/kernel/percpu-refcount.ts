@@ -24,7 +24,7 @@ import { ENOMEM } from "./errno.ts";
 import type { PercpuRefEvent } from "./events.ts";
 import type { Kernel } from "./kernel.ts";
 import { WARN_ON_ONCE, WARN_ONCE } from "./printk.ts";
-import { call_rcu_sched, might_sleep } from "./sched.ts";
+import { call_rcu_sched, might_sleep, noteBlock } from "./sched.ts";
 import { type KGen, WaitQueue } from "../sim/task.ts";
 
 /** percpu_ref_init flag: start in atomic mode, sticky until switch_to_percpu. */
@@ -345,6 +345,7 @@ export function percpu_ref_switch_to_atomic(
 export function* percpu_ref_switch_to_atomic_sync(k: Kernel, ref: PercpuRef): KGen<void> {
   might_sleep(k);
   percpu_ref_switch_to_atomic(k, ref, null);
+  if (ref.confirmSwitch !== null) noteBlock(k);
   while (ref.confirmSwitch !== null) yield ref.switchWq!;
 }
 

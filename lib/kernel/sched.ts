@@ -12,6 +12,16 @@ import { callChain, formatCallTrace } from "../sim/callchain.ts";
 import { type KGen, PREEMPT } from "../sim/task.ts";
 import type { Kernel } from "./kernel.ts";
 
+/**
+ * Records where the current task goes to sleep (its simulated call chain), for
+ * hang reports. Called by the sleeping primitives before they block; costs a
+ * stack walk, so never on a hot path.
+ */
+export function noteBlock(k: Kernel): void {
+  const t = k.current;
+  if (t !== null) t.blockedIn = callChain(1).map((f) => f.fn);
+}
+
 /** rcu_read_lock(): enter a preemptible RCU read-side section. */
 export function rcu_read_lock(k: Kernel): void {
   const t = k.current;
@@ -90,6 +100,7 @@ export function* preempt_point(_k: Kernel): KGen<void> {
 export function* synchronize_rcu(k: Kernel): KGen<void> {
   might_sleep(k);
   const wq = k.sched.rcu.waitQueue("synchronize_rcu");
+  if (!(wq as unknown as { done: boolean }).done) noteBlock(k);
   while (!(wq as unknown as { done: boolean }).done) yield wq;
 }
 
@@ -115,5 +126,6 @@ export function call_rcu_sched(k: Kernel, func: () => void): void {
 export function* msleep(k: Kernel, ms: number): KGen<void> {
   might_sleep(k);
   const wq = k.sched.timer(`msleep(${ms})`, k.clock.now + ms * 1_000_000);
+  noteBlock(k);
   while (k.clock.now < wq.wakeAt) yield wq;
 }

@@ -23,8 +23,9 @@ export interface Frame {
 const FRAME_RE = /^\s*at (?:async )?(?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/;
 
 /**
- * The call chain of the caller, innermost first, without lib/sim frames,
- * without anonymous frames, and cut at the first frame outside lib/.
+ * The call chain of the caller, innermost first, without anonymous frames,
+ * cut where the task began (the first lib/sim frame below kernel frames: the
+ * scheduler or the RCU engine) or at the first frame outside lib/.
  *
  * @param skip extra innermost frames to drop (beyond callChain itself).
  */
@@ -52,7 +53,8 @@ export function parseStack(stack: string, skip = 0): Frame[] {
     }
     const file = url.slice(libAt + 1);
     if (file.startsWith("lib/sim/")) {
-      if (sawLib) continue;
+      // below the kernel frames, the substrate (scheduler, RCU engine) is where the task began
+      if (sawLib) break;
       continue;
     }
     sawLib = true;

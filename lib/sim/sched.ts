@@ -511,7 +511,9 @@ export class Scheduler<Ctx> {
         return { text: `${head} is runnable`, next: [] };
       case "blocked":
         return {
-          text: `${head} is blocked`,
+          text: `${head} is blocked${
+            t.blockedIn.length > 0 ? ` in ${t.blockedIn.join(" ← ")}` : ""
+          }`,
           next: [this.#explainWait(t.waitingOn!, seen)],
         };
     }

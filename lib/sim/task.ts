@@ -61,6 +61,8 @@ export class Task {
   readerGen = 0;
   /** Locks currently held (for hang reports); kept on Oops, as the kernel does. */
   readonly held: Set<object> = new Set();
+  /** Where the task last went to sleep: the simulated call chain, innermost first. */
+  blockedIn: string[] = [];
   /** Oops text if the task was killed by an Oops. */
   oops: string | null = null;
   /** @internal the generator being run. */
