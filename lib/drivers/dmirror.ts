@@ -79,7 +79,8 @@ import {
   pageWriteWords,
   WORDS_PER_PAGE,
 } from "../kernel/mm/page-contents.ts";
-import { __free_page, alloc_page, get_page } from "../kernel/mm/ram-alloc.ts";
+import { __free_page, alloc_page } from "../kernel/mm/ram-alloc.ts";
+import { get_page } from "../kernel/mm/swap.ts";
 import {
   hmm_mirror_register,
   hmm_mirror_unregister,

@@ -24,6 +24,7 @@ import {
 } from "../kernel/hmm.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Page } from "../kernel/mm/types.ts";
+import { VM_FAULT_SIGBUS } from "../kernel/mm/mm-types.ts";
 import {
   insert_resource,
   iomem_resource,
@@ -33,9 +34,6 @@ import {
 } from "../kernel/resource.ts";
 import type { Traced } from "../sim/trace.ts";
 import type { KGen } from "../sim/task.ts";
-
-/** VM_FAULT_SIGBUS (include/linux/mm_types.h, v4.20). */
-export const VM_FAULT_SIGBUS = 0x0002;
 
 /** What the test GPU registers at probe. */
 export interface HmmTestConfig {

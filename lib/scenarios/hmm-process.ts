@@ -53,7 +53,8 @@ import {
   VM_MIXEDMAP,
 } from "../kernel/mm/mm-types.ts";
 import { set_nr_hugepages } from "../kernel/mm/huge-memory.ts";
-import { page_count, ramStats } from "../kernel/mm/ram-alloc.ts";
+import { ramStats } from "../kernel/mm/ram-alloc.ts";
+import { page_count } from "../kernel/mm/memmap.ts";
 import { pageReadWords, WORDS_PER_PAGE } from "../kernel/mm/page-contents.ts";
 import { page_mapcount } from "../kernel/mm/page-ext.ts";
 import {

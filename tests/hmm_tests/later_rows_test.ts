@@ -34,7 +34,7 @@ import {
   PROT_WRITE,
 } from "../../lib/kernel/mm/mm-types.ts";
 import { FOLL_WRITE, get_user_pages_remote } from "../../lib/kernel/mm/gup.ts";
-import { put_page } from "../../lib/kernel/mm/ram-alloc.ts";
+import { put_page } from "../../lib/kernel/mm/swap.ts";
 import {
   is_device_private_entry,
   pte_present,

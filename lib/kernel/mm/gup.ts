@@ -24,7 +24,7 @@ import {
   VM_WRITE,
 } from "./mm-types.ts";
 import { pte_index, pte_pfn, pte_present, pte_protnone, pte_write } from "./pgtable.ts";
-import { get_page } from "./ram-alloc.ts";
+import { get_page } from "./swap.ts";
 import type { Page } from "./types.ts";
 
 /** FOLL_WRITE. */

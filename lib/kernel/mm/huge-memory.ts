@@ -91,14 +91,13 @@ import {
   alloc_page,
   alloc_pages,
   get_huge_zero_page,
-  get_page,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
   is_huge_zero_page,
   my_zero_pfn,
-  page_count,
-  put_page,
 } from "./ram-alloc.ts";
+import { get_page, put_page } from "./swap.ts";
+import { page_count } from "./memmap.ts";
 import { page_add_new_anon_rmap, page_dup_rmap, page_remove_rmap, rmap_walk } from "./rmap.ts";
 import type { MmuGather } from "./memory.ts";
 import { sectionOf } from "./mmzone.ts";

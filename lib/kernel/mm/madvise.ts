@@ -58,7 +58,7 @@ import {
   pte_pfn,
   pte_present,
 } from "./pgtable.ts";
-import { get_page, put_page } from "./ram-alloc.ts";
+import { get_page, put_page } from "./swap.ts";
 import { shmem_punch_hole } from "./shmem.ts";
 
 /** madvise_behavior_valid(behavior) for an x86_64 4.20 kernel with THP, KSM and memory failure. */

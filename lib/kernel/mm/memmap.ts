@@ -84,10 +84,16 @@ export function page_ref_count(k: Kernel, page: Page): number {
   return s.ref(page - s.nr * PAGES_PER_SECTION);
 }
 
-/** page_count(page): the head page's count (no compound pages in the model: the same). */
+/** page_count(page): page_ref_count(compound_head(page)) (include/linux/mm.h). */
 export function page_count(k: Kernel, page: Page): number {
   const s = pageSection(k, page, PAGE_FIELD.compound_head);
-  return s.ref(page - s.nr * PAGES_PER_SECTION);
+  let i = page - s.nr * PAGES_PER_SECTION;
+  const e = s.ext;
+  if (e !== null && e.compound !== null) {
+    const c = e.compound[i]!;
+    if (c < 0) i += c; // compound_head: a THP tail counts on its head
+  }
+  return s.ref(i);
 }
 
 /** set_page_count(page, v). */

@@ -109,12 +109,11 @@ import {
 import {
   alloc_page,
   alloc_zeroed_user_highpage_movable,
-  get_page,
   is_zero_pfn,
   my_zero_pfn,
-  page_count,
-  put_page,
 } from "./ram-alloc.ts";
+import { get_page, put_page } from "./swap.ts";
+import { page_count } from "./memmap.ts";
 import {
   mm_counter,
   page_add_file_rmap,

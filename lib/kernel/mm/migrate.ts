@@ -106,7 +106,9 @@ import {
   pte_write,
   swp_entry_to_pte,
 } from "./pgtable.ts";
-import { get_page, is_zero_pfn, page_count, put_page } from "./ram-alloc.ts";
+import { is_zero_pfn } from "./ram-alloc.ts";
+import { get_page, put_page } from "./swap.ts";
+import { page_count } from "./memmap.ts";
 import {
   page_add_new_anon_rmap,
   page_mapping,

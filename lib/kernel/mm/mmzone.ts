@@ -214,6 +214,14 @@ export class MmState {
   pgmaps: Set<DevPagemap> = new Set();
   /** Whether the page holder source is registered. */
   holderSourceInstalled = false;
+  /**
+   * The page allocator's free path for a RAM page whose count reached 0
+   * (__put_page → free_unref_page / destroy_compound_page): installed by
+   * ram-alloc.ts when it first hands out memory; null while no allocator
+   * owns the RAM (a memory-model-only kernel), when __put_page just records
+   * the free.
+   */
+  freeRamPage: ((k: import("../kernel.ts").Kernel, head: number) => void) | null = null;
   /** Set by memremap: which devres action would drop the page refs of `pgmap`. */
   pageRefsDroppedBy: ((pgmap: DevPagemap) => RefHolders["droppedBy"] | undefined) | null = null;
 
@@ -394,6 +402,7 @@ export function unlinkSection(mm: MmState, ms: MemSection): void {
   ms.spill = null;
   ms.runs = null;
   ms.pgmap = null;
+  ms.ext = null;
 }
 
 /** Grows a zone's and its node's span to cover [start_pfn, start_pfn + nr) (resize_zone_range). */

@@ -27,7 +27,7 @@
 import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_FIELD, PAGES_PER_SECTION } from "./constants.ts";
 import { vmemmapFault } from "./memmap.ts";
-import { type MemSection, sectionOf } from "./mmzone.ts";
+import { type MemSection, MM, sectionOf } from "./mmzone.ts";
 import { PG_locked } from "./page-flags.ts";
 import type { Page } from "./types.ts";
 import { HUB } from "./hub.ts";
@@ -88,25 +88,17 @@ export interface MappingObject {
   mappingId: number;
 }
 
-/** Per-kernel state of the columns. */
+/** Per-kernel state of the columns (the columns themselves hang off each MemSection). */
 export class PageExtState {
-  /** Two-level table by section number (like mem_section[]). */
-  roots: Array<Array<PageExt | null> | null>;
   /** Mapping objects by id (index 0 unused). */
   objects: Array<MappingObject | undefined> = [undefined];
   /** compound_mapcount of each THP head (raw, -1 = no PMD mapping), by head pfn. */
   compoundMapcounts: Map<number, number> = new Map();
-  /** One-entry cache: the section number last looked up (-1: none). */
-  lastNr = -1;
-  /** Its columns. */
-  last: PageExt | null = null;
   /**
    * Creates the state.
-   * @param nroots the number of SPARSEMEM_EXTREME roots (mem_section[]'s size).
+   * @param _nroots unused (the columns live on the sections).
    */
-  constructor(nroots: number) {
-    this.roots = new Array(nroots).fill(null);
-  }
+  constructor(_nroots = 0) {}
 }
 
 /** The per-kernel page-ext state. */
@@ -120,37 +112,16 @@ export const PAGE_EXT: SubsystemKey<PageExtState> = {
  * section has no memmap Oopses at `field` (its struct page is not mapped).
  */
 export function pageExt(k: Kernel, page: Page, field: number = PAGE_EXT_FIELD.mapping): PageExt {
-  const st = k.state(HUB).ext;
-  const nr = Math.floor(page / PAGES_PER_SECTION);
-  // a removed section has flags 0 (unlinkSection): an entry is valid while they are not
-  if (nr === st.lastNr && st.last!.section.flags !== 0) return st.last!;
-  const leaf = st.roots[nr >>> 8];
-  if (leaf !== null && leaf !== undefined) {
-    const e = leaf[nr & 0xff]!;
-    if (e !== null && e.section.flags !== 0) {
-      st.lastNr = nr;
-      st.last = e;
-      return e;
-    }
-  }
-  return pageExtSlow(k, st, page, nr, field);
+  const s = sectionOf(k.state(MM), page);
+  if (s === null) vmemmapFault(k, page, field, 1);
+  const e = s.ext;
+  return e !== null ? e : (s.ext = new PageExt(s));
 }
 
-function pageExtSlow(k: Kernel, st: PageExtState, page: Page, nr: number, field: number): PageExt {
-  const s = sectionOf(k.state(HUB).mm, page);
-  if (s === null) vmemmapFault(k, page, field, 2);
-  while (st.roots.length <= nr >>> 8) st.roots.push(null);
-  let leaf = st.roots[nr >>> 8]!;
-  if (leaf === null) {
-    leaf = new Array(256).fill(null);
-    st.roots[nr >>> 8] = leaf;
-  }
-  let e = leaf[nr & 0xff]!;
-  if (e === null || e.section !== s) {
-    e = new PageExt(s);
-    leaf[nr & 0xff] = e;
-  }
-  return e;
+/** The columns of a section the caller already holds (hot paths: one section lookup per page). */
+export function sectionExt(s: MemSection): PageExt {
+  const e = s.ext;
+  return e !== null ? e : (s.ext = new PageExt(s));
 }
 
 /** Index of `page` inside its section. */
@@ -188,7 +159,13 @@ export function set_page_mapping_raw(k: Kernel, page: Page, raw: number): void {
 
 /** PageAnon(page): page->mapping has the PAGE_MAPPING_ANON bit. */
 export function PageAnon(k: Kernel, page: Page): boolean {
-  return (page_mapping_raw(k, compound_head(k, page)) & 1) === 1;
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  let i = pageIdx(page);
+  if (e.compound !== null) {
+    const c = e.compound[i]!;
+    if (c < 0) i += c; // compound_head
+  }
+  return e.mapping !== null && (e.mapping[i]! & 1) === 1;
 }
 
 /** page->index. */
@@ -352,14 +329,20 @@ export function setCompoundMapcount(k: Kernel, head: Page, v: number): void {
  * for a subpage of a THP also the THP's PMD mappings.
  */
 export function page_mapcount(k: Kernel, page: Page): number {
-  const head = compound_head(k, page);
-  let n = raw_mapcount(k, page) + 1;
-  if (head !== page || PageTransHuge(k, page)) n += compoundMapcount(k, head) + 1;
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  const i = pageIdx(page);
+  let n = e.mapcount === null ? 0 : e.mapcount[i]!; // _mapcount + 1
+  if (e.compound !== null) {
+    const c = e.compound[i]!;
+    if (c !== 0) n += compoundMapcount(k, c < 0 ? page + c : page) + 1; // a THP head or tail
+  }
   return n;
 }
 
 /** total_mapcount(head): every PTE mapping of every subpage plus the PMD mappings. */
 export function total_mapcount(k: Kernel, page: Page): number {
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  if (e.compound === null) return e.mapcount === null ? 0 : e.mapcount[pageIdx(page)]!;
   const head = compound_head(k, page);
   const order = compound_order(k, head);
   if (order === 0) return raw_mapcount(k, page) + 1;
@@ -375,15 +358,30 @@ export function page_mapped(k: Kernel, page: Page): boolean {
 
 // ---- PG_locked (in the packed word) ----
 
+/** The section of `page` (an Oops at page->compound_head when it has no memmap). */
+function headSection(k: Kernel, page: Page): MemSection {
+  const s = sectionOf(k.state(MM), page);
+  if (s === null) vmemmapFault(k, page, PAGE_FIELD.compound_head, 1);
+  return s;
+}
+
+/** Index in `s` of compound_head(page) (a THP never crosses a section). */
+function headIdx(s: MemSection, page: Page): number {
+  const i = pageIdx(page);
+  const e = s.ext;
+  if (e === null || e.compound === null) return i;
+  const c = e.compound[i]!;
+  return c < 0 ? i + c : i;
+}
+
 /**
  * trylock_page(page): takes PG_locked if it was clear. The model's faults
  * run to completion, so a page is only ever found locked by code that
  * locked it itself.
  */
 export function trylock_page(k: Kernel, page: Page): boolean {
-  const head = compound_head(k, page);
-  const s = pageExt(k, head, PAGE_FIELD.flags).section;
-  const i = pageIdx(head);
+  const s = headSection(k, page);
+  const i = headIdx(s, page);
   const w = s.materialise();
   if ((w[i]! & PG_locked) !== 0) return false;
   w[i] = (w[i]! | PG_locked) >>> 0;
@@ -401,9 +399,8 @@ export function lock_page(k: Kernel, page: Page): void {
 
 /** unlock_page(page). */
 export function unlock_page(k: Kernel, page: Page): void {
-  const head = compound_head(k, page);
-  const s = pageExt(k, head, PAGE_FIELD.flags).section;
-  const i = pageIdx(head);
+  const s = headSection(k, page);
+  const i = headIdx(s, page);
   const w = s.materialise();
   w[i] = (w[i]! & ~PG_locked) >>> 0;
 }

@@ -1,10 +1,9 @@
 /**
  * A page allocator over the machine's System RAM (mm/page_alloc.c's role:
  * alloc_pages / __free_pages / free_unref_page), the zero page and the huge
- * zero page (mm/memory.c, mm/huge_memory.c), and the RAM side of
- * get_page / put_page (include/linux/mm.h, mm/swap.c __put_page) that the
- * memory model's swap.ts leaves out: a RAM page whose count reaches 0 goes
- * back to this allocator, and a THP subpage is counted on its head.
+ * zero page (mm/memory.c, mm/huge_memory.c), and the allocator's side of
+ * __put_page (mm/swap.c): swap.ts's put_page hands a RAM page whose count
+ * reaches 0 back to this allocator (through MmState.freeRamPage).
  *
  * Not a buddy allocator: free order-0 pages are a LIFO stack (as the per-CPU
  * page lists hand back the most recently freed page), never-used memory is
@@ -24,15 +23,12 @@
  */
 import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
-import { put_page as devmap_put_page } from "./swap.ts";
 import { vmemmapFault } from "./memmap.ts";
 import { sectionOf } from "./mmzone.ts";
-import { PG_reserved, wordRef, wordZone } from "./page-flags.ts";
+import { PG_reserved, wordZone } from "./page-flags.ts";
 import {
   clear_compound_page,
-  compound_head,
   compound_order,
-  pageExt,
   pageFlags2,
   pageIdx,
   prep_compound_page,
@@ -72,9 +68,9 @@ export class RamAllocState {
   /** Pages of RAM this allocator manages. */
   managed = 0;
   /** The zero page (ZERO_PAGE(0)) pfn, or -1 before first use. */
-  zeroPfn = -1;
+  zeroPfn: number = -1;
   /** The huge zero page head pfn, or -1. */
-  hugeZeroPfn = -1;
+  hugeZeroPfn: number = -1;
   /** free_huge_page: where a hugetlb page goes when its count reaches 0 (set by huge-memory.ts). */
   hugetlbFree: ((page: Page) => boolean) | null = null;
 }
@@ -90,7 +86,9 @@ const DMA32_LIMIT_PFN = 0x100000; // 4 GiB
 
 function setup(k: Kernel, st: RamAllocState): void {
   st.ready = true;
-  const ram = k.state(HUB).mm.ram;
+  const mm = k.state(HUB).mm;
+  mm.freeRamPage = freeRamPage;
+  const ram = mm.ram;
   const normal: Array<[number, number]> = [];
   const dma32: Array<[number, number]> = [];
   for (const r of ram) {
@@ -233,56 +231,22 @@ export function __free_page(k: Kernel, page: Page): void {
 }
 
 /**
- * get_page(page) (include/linux/mm.h): one more reference on the page's
- * head (a THP subpage counts on its head).
+ * The allocator's side of __put_page (mm/swap.c) for a RAM page whose count
+ * reached 0 (installed as MmState.freeRamPage; get_page / put_page live in
+ * swap.ts): compound_dtor — a hugetlb page goes back to its pool, a THP
+ * through destroy_compound_page — or free_unref_page for a small page.
  */
-export function get_page(k: Kernel, page: Page): void {
-  const head = compound_head(k, page);
-  const s = pageExt(k, head, PAGE_FIELD.compound_head).section;
-  const i = pageIdx(head);
-  s.setRef(i, s.ref(i) + 1);
-  if (k.trace.on) k.trace.emit({ kind: "page_ref", op: "get", pfn: head, n: 1, count: s.ref(i) });
-}
-
-/**
- * put_page(page) (include/linux/mm.h with mm/swap.c __put_page): on the
- * head; a managed ZONE_DEVICE page goes through put_devmap_managed_page
- * (swap.ts), any other page is put_page_testzero'd and, at zero, freed —
- * a THP through destroy_compound_page, a small page through
- * free_unref_page — back to this allocator.
- */
-export function put_page(k: Kernel, page: Page): void {
-  const head = compound_head(k, page);
-  const s = pageExt(k, head, PAGE_FIELD.compound_head).section;
-  const i = pageIdx(head);
-  const w = s.word(i);
-  if (wordZone(w) === ZONE_DEVICE) {
-    devmap_put_page(k, head);
+function freeRamPage(k: Kernel, head: Page): void {
+  const st = k.state(HUB).ram;
+  if ((pageFlags2(k, head) & PG_HUGETLB_BIT) !== 0 && st.hugetlbFree !== null) {
+    st.hugetlbFree(head);
     return;
   }
-  const rc = wordRef(w) - 1;
-  s.setRef(i, rc);
-  if (k.trace.on) k.trace.emit({ kind: "page_ref", op: "put", pfn: head, n: 1, count: rc });
-  if (rc === 0) {
-    if (k.trace.on) k.trace.emit({ kind: "page_ref", op: "free", pfn: head, n: 1, count: 0 });
-    const st = k.state(HUB).ram;
-    // compound_dtor: a hugetlb page goes back to its pool
-    if ((pageFlags2(k, head) & PG_HUGETLB_BIT) !== 0 && st.hugetlbFree !== null) {
-      st.hugetlbFree(head);
-      return;
-    }
-    free_pages_ok(k, head, compound_order(k, head));
-  }
+  free_pages_ok(k, head, compound_order(k, head));
 }
 
 /** The page-ext flag huge-memory.ts sets on hugetlb pages. */
 const PG_HUGETLB_BIT = 128;
-
-/** page_count(page) on the head (what migration and reuse checks read). */
-export function page_count(k: Kernel, page: Page): number {
-  const head = compound_head(k, page);
-  return pageExt(k, head, PAGE_FIELD.compound_head).section.ref(pageIdx(head));
-}
 
 /**
  * The zero page (ZERO_PAGE / my_zero_pfn): one reserved RAM page that reads

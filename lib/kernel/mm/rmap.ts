@@ -66,7 +66,7 @@ import {
   pte_write,
   swp_entry_to_pte,
 } from "./pgtable.ts";
-import { get_page, put_page } from "./ram-alloc.ts";
+import { get_page, put_page } from "./swap.ts";
 import type { Page } from "./types.ts";
 
 /** TTU_MIGRATION: install migration entries. */

@@ -16,6 +16,7 @@
 import { PAGES_PER_SECTION } from "./constants.ts";
 import { REF_SPILL, refFits, withRef, wordRef } from "./page-flags.ts";
 import type { DevPagemap } from "./types.ts";
+import type { PageExt } from "./page-ext.ts";
 
 /** section_mem_map bit: the section exists (memory_present / hot-add). */
 export const SECTION_MARKED_PRESENT = 1;
@@ -57,6 +58,11 @@ export class MemSection {
   pgmap: DevPagemap | null = null;
   /** page->pgmap by runs when it differs within the section. */
   runs: PgmapRun[] | null = null;
+  /**
+   * The process side's extra struct page columns (page-ext.ts), created on
+   * first use; they go with the section when it is removed.
+   */
+  ext: PageExt | null = null;
 
   /**
    * Creates a present section with a memmap whose pages all read `fill`.

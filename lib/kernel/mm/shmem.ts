@@ -34,7 +34,8 @@ import {
   trylock_page,
 } from "./page-ext.ts";
 import { pageReadWords, pageWriteWords, WORDS_PER_PAGE } from "./page-contents.ts";
-import { alloc_page, get_page, put_page } from "./ram-alloc.ts";
+import { alloc_page } from "./ram-alloc.ts";
+import { get_page, put_page } from "./swap.ts";
 import type { Page } from "./types.ts";
 
 /** shmem_file_setup(name, size, flags): a new unlinked tmpfs file of `size` bytes. */

@@ -13,6 +13,15 @@
  * - __put_page of a ZONE_DEVICE page is put_dev_pagemap(page->pgmap): one
  *   percpu_ref_put of pgmap->ref. The page never goes to the buddy allocator.
  *
+ * This is the kernel's one get_page / put_page, for every page kind:
+ * - both act on compound_head(page) (a THP subpage is counted on its head);
+ * - a ZONE_DEVICE page goes as above (never to the page allocator);
+ * - a RAM page whose count reaches 0 is freed: __put_page hands it to the
+ *   page allocator (ram-alloc.ts: a hugetlb page back to its pool, a THP
+ *   through destroy_compound_page, a small page through free_unref_page).
+ *   A kernel without an allocator (the memory model on its own) only
+ *   records the free.
+ *
  * The model runs without CONFIG_DEBUG_VM: get_page on a count ≤ 0 and
  * put_page below 0 are not caught (the count just moves).
  *
@@ -66,19 +75,31 @@ function emitMaterialise(k: Kernel, s: MemSection): void {
 }
 
 /**
- * get_page(page): one more reference. A page whose section has no memmap is
- * an Oops at page->compound_head (the first thing get_page reads).
+ * get_page(page) (include/linux/mm.h): one more reference on
+ * compound_head(page). A page whose section has no memmap is an Oops at
+ * page->compound_head (the first thing get_page reads).
  */
 export function get_page(k: Kernel, page: Page): void {
   const s = sectionOf(k.state(MM), page);
   if (s === null) vmemmapFault(k, page, PAGE_FIELD.compound_head);
-  const i = page - s.nr * PAGES_PER_SECTION;
-  if (s.words === null && k.trace.on) emitMaterialise(k, s);
-  const w = s.materialise();
+  let i = page - s.nr * PAGES_PER_SECTION;
+  const e = s.ext;
+  if (e !== null && e.compound !== null) {
+    const c = e.compound[i]!;
+    if (c < 0) {
+      i += c;
+      page += c;
+    }
+  }
+  let w = s.words;
+  if (w === null) {
+    if (k.tracing) emitMaterialise(k, s);
+    w = s.materialise();
+  }
   const rc = wordRef(w[i]!) + 1;
   if (rc <= 0x7fffff && rc > -0x7fffff) w[i] = withRef(w[i]!, rc);
   else s.setRef(i, s.ref(i) + 1);
-  if (k.trace.on) emitRef(k, "get", page, 1, s.ref(i));
+  if (k.tracing) emitRef(k, "get", page, 1, s.ref(i));
 }
 
 /**
@@ -112,17 +133,21 @@ export function put_devmap_managed_page(k: Kernel, page: Page): boolean {
 export function __put_devmap_managed_page(k: Kernel, page: Page): void {
   const s = sectionOf(k.state(MM), page);
   if (s === null) vmemmapFault(k, page, PAGE_FIELD._refcount);
-  const i = page - s.nr * PAGES_PER_SECTION;
+  putDevmapManaged(k, s, page - s.nr * PAGES_PER_SECTION, page);
+}
+
+/** __put_devmap_managed_page on page `i` of section `s` (the caller looked the section up). */
+function putDevmapManaged(k: Kernel, s: MemSection, i: number, page: Page): void {
   const count = s.ref(i) - 1; // page_ref_dec_return
   s.setRef(i, count);
-  if (k.trace.on) emitRef(k, "put", page, 1, count);
+  if (k.tracing) emitRef(k, "put", page, 1, count);
   if (count === 1) {
     __ClearPageActive(k, page);
     __ClearPageWaiters(k, page);
     // mem_cgroup_uncharge(page): no memcg in the model
-    const pgmap = page_pgmap(k, page)!;
+    const pgmap = s.runs === null ? s.pgmap! : s.pgmapAt(i)!;
     if (pgmap.page_free === null) nullDeref(k, 0);
-    if (k.trace.on) emitRef(k, "page_free", page, 1, 1);
+    if (k.tracing) emitRef(k, "page_free", page, 1, 1);
     pgmap.page_free(k, page, pgmap.data);
   } else if (count === 0) {
     put_dev_pagemap(k, s.runs === null ? s.pgmap : s.pgmapAt(i)); // __put_page: ZONE_DEVICE
@@ -132,15 +157,18 @@ export function __put_devmap_managed_page(k: Kernel, page: Page): void {
 /**
  * __put_page(page) (mm/swap.c): a ZONE_DEVICE page drops one pgmap ref
  * (put_dev_pagemap(page->pgmap); NULL pgmap: nothing) and stays with its
- * device; any other page would go back to the page allocator (not modelled
- * beyond its count of 0).
+ * device; any other page goes back to the page allocator (free_unref_page,
+ * or destroy_compound_page for a THP; a hugetlb page to its pool) — when
+ * the kernel has one (see the module doc).
  */
 export function __put_page(k: Kernel, page: Page): void {
   if (is_zone_device_page(k, page)) {
     put_dev_pagemap(k, page_pgmap(k, page));
     return;
   }
-  if (k.trace.on) emitRef(k, "free", page, 1, 0);
+  if (k.tracing) emitRef(k, "free", page, 1, 0);
+  const free = k.state(MM).freeRamPage;
+  if (free !== null) free(k, page);
 }
 
 /**
@@ -180,20 +208,28 @@ export function put_page(k: Kernel, page: Page): void {
   const mm = k.state(MM);
   const s = sectionOf(mm, page);
   if (s === null) vmemmapFault(k, page, PAGE_FIELD.compound_head); // compound_head(page)
-  const i = page - s.nr * PAGES_PER_SECTION;
+  let i = page - s.nr * PAGES_PER_SECTION;
+  const e = s.ext;
+  if (e !== null && e.compound !== null) {
+    const c = e.compound[i]!;
+    if (c < 0) {
+      i += c;
+      page += c;
+    }
+  }
   // put_devmap_managed_page, inlined as in the kernel
-  if (mm.devmapManagedKey && wordZone(s.word(i)) === ZONE_DEVICE) {
+  if (mm.devmapManagedKey && wordZone(s.words === null ? s.fill : s.words[i]!) === ZONE_DEVICE) {
     const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(i);
     if (pgmap === null) nullDeref(k, DEV_PAGEMAP_TYPE_OFFSET);
     const t = pgmap.type;
     if (t === MEMORY_DEVICE_PRIVATE || t === MEMORY_DEVICE_PUBLIC || t === MEMORY_DEVICE_FS_DAX) {
-      __put_devmap_managed_page(k, page);
+      putDevmapManaged(k, s, i, page);
       return;
     }
   }
   const count = s.ref(i) - 1; // put_page_testzero
   s.setRef(i, count);
-  if (k.trace.on) emitRef(k, "put", page, 1, count);
+  if (k.tracing) emitRef(k, "put", page, 1, count);
   if (count === 0) __put_page(k, page);
 }
 
@@ -261,7 +297,7 @@ function bulkPut(k: Kernel, s: MemSection, a: number, b: number): boolean {
   if (!refFits(nrc)) return false;
   toZero = nrc === 0;
   s.fillRange(a, b, withRef(w, nrc));
-  if (k.trace.on) emitRef(k, "put", s.nr * PAGES_PER_SECTION + a, n, nrc);
+  if (k.tracing) emitRef(k, "put", s.nr * PAGES_PER_SECTION + a, n, nrc);
   if (toZero) {
     if (device) {
       if (pgmap !== null) putDevPagemapMany(k, pgmap, n);

@@ -20,13 +20,9 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../../../lib/kernel/mm/mm-types.ts";
-import {
-  alloc_page,
-  get_page,
-  page_count,
-  put_page,
-  ramStats,
-} from "../../../lib/kernel/mm/ram-alloc.ts";
+import { alloc_page, ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
+import { get_page, put_page } from "../../../lib/kernel/mm/swap.ts";
+import { page_count } from "../../../lib/kernel/mm/memmap.ts";
 import { copy_highpage, pageReadWord } from "../../../lib/kernel/mm/page-contents.ts";
 import { page_mapcount } from "../../../lib/kernel/mm/page-ext.ts";
 import { lock_page } from "../../../lib/kernel/mm/page-ext.ts";

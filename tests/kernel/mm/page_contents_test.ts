@@ -12,7 +12,8 @@ import {
   pageWriteWord,
   pageWriteWords,
 } from "../../../lib/kernel/mm/page-contents.ts";
-import { alloc_page, put_page, ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
+import { alloc_page, ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
+import { put_page } from "../../../lib/kernel/mm/swap.ts";
 
 Deno.test("page contents: a never-written page has no chunk and reads as zeros", () => {
   const { k } = proc();

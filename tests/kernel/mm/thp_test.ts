@@ -17,7 +17,7 @@ import { is_huge_zero_page, ramStats } from "../../../lib/kernel/mm/ram-alloc.ts
 import { pte_pfn } from "../../../lib/kernel/mm/pgtable.ts";
 import { compound_order, trylock_page, unlock_page } from "../../../lib/kernel/mm/page-ext.ts";
 import { FOLL_WRITE, get_user_pages_remote } from "../../../lib/kernel/mm/gup.ts";
-import { get_page, put_page } from "../../../lib/kernel/mm/ram-alloc.ts";
+import { get_page, put_page } from "../../../lib/kernel/mm/swap.ts";
 import type { Process } from "../../../lib/kernel/mm/process.ts";
 
 const TWOMEG = 2 ** 21;
