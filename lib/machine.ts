@@ -22,7 +22,8 @@ import { export_kernel_symbols } from "./kernel/exports.ts";
 import { loadCostModel } from "./sim/cost-model.ts";
 import type { SeriesOptions } from "./series.ts";
 import { type MachineDescription, parseMachineDescription } from "./machine/schema.ts";
-import { Hardware } from "./hw/hardware.ts";
+import { Hardware, type HardwareDrivers } from "./hw/hardware.ts";
+import { nvdimmDrivers } from "./drivers/nvdimm/bind.ts";
 import { mm_init } from "./kernel/mm/boot.ts";
 import {
   insert_resource,
@@ -292,6 +293,9 @@ export function bootMachine(nameOrPathOrObject: string | object, opts: BootOptio
   return bootDescription(desc, opts, new Hardware(desc.hardware));
 }
 
+/** The drivers every booted machine gets at power-on. */
+const MACHINE_DRIVERS: HardwareDrivers = { nvdimm: nvdimmDrivers };
+
 /** Boots a validated description on `hw` (fresh, or kept from a power cycle). */
 function bootDescription(desc: MachineDescription, opts: BootOptions, hw: Hardware): Machine {
   const m = new Machine({ ...opts, cpus: desc.cpus, cost: costModelFor(desc.costModel) });
@@ -318,8 +322,8 @@ function bootDescription(desc: MachineDescription, opts: BootOptions, hw: Hardwa
     nodes: Math.max(...desc.numa.map((n) => n.node)) + 1,
   });
   // firmware: NFIT "Persistent Memory", PCI windows and BARs, coherent memory;
-  // libnvdimm scans the buses (no driver bound yet)
-  hw.attach(k);
+  // libnvdimm scans the buses and the drivers bind
+  hw.attach(k, MACHINE_DRIVERS);
   m.hw = hw;
   return m;
 }

@@ -197,6 +197,7 @@ export class Dmirror {
   lastSync: { start: number; end: number } = { start: 0, end: 0 };
 
   /**
+   * Creates the object.
    * @param mdevice the device.
    * @param mm the mm.
    * @param mirror its mirror.
@@ -627,7 +628,9 @@ export function dmirror_write(
 
 /** The MIGRATE batch's private data. */
 export interface MigratePriv {
+  /** The device pages go to or come from. */
   md: DmirrorDevice;
+  /** Pages in the batch. */
   npages: number;
 }
 

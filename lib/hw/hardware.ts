@@ -35,7 +35,7 @@ import { createChunkPool, PAGE_BYTES, PageStore } from "./chunks.ts";
 import { CoherentMemory, type CoherentMemoryConfig } from "./coherent.ts";
 import { Gpu, type GpuConfig } from "./gpu/gpu.ts";
 import { NvdimmBus, type NvdimmBusConfig } from "./nvdimm/bus.ts";
-import { Ndctl } from "./nvdimm/ndctl.ts";
+import { type NamespaceBinder, Ndctl } from "./nvdimm/ndctl.ts";
 import {
   type PciBar,
   type PciConfig,
@@ -92,6 +92,19 @@ export function gpuEndpointConfig(g: GpuConfig & GpuPlacement): PciDeviceConfig 
     acsRedirect: false,
     class: "display",
   };
+}
+
+/**
+ * What the drivers layer plugs into a power-on (machine.ts passes
+ * lib/drivers' hooks; the hardware layer imports nothing from above).
+ */
+export interface HardwareDrivers {
+  /**
+   * Called at power-on before libnvdimm scans the buses: sets the kernel up
+   * for the NVDIMM drivers and returns the namespace binder, so namespaces
+   * found at boot are bound.
+   */
+  nvdimm?: (k: Kernel, hw: Hardware) => NamespaceBinder;
 }
 
 /** The hardware of one machine. */
@@ -151,9 +164,10 @@ export class Hardware {
   /**
    * Power-on with kernel `k` (whose System RAM is already in iomem): resets
    * volatile state, inserts the firmware's iomem resources, and lets
-   * libnvdimm scan the buses.
+   * libnvdimm scan the buses — binding drivers through `drivers.nvdimm`
+   * when given.
    */
-  attach(k: Kernel): void {
+  attach(k: Kernel, drivers: HardwareDrivers = {}): void {
     this.#k = k;
     this.boots++;
     for (const b of this.nvdimm) b.attach(k);
@@ -162,7 +176,8 @@ export class Hardware {
     for (const s of this.#barMemory.values()) s.rebind(k.state(CONTENTS));
     this.resources.length = 0;
     this.#insertResources(k);
-    this.ndctl = new Ndctl(k, this.nvdimm);
+    const binder = drivers.nvdimm?.(k, this) ?? null;
+    this.ndctl = new Ndctl(k, this.nvdimm, binder);
   }
 
   #insert(k: Kernel, parent: Resource, r: Resource): void {

@@ -397,10 +397,13 @@ export interface GpuEvent {
   /** Discriminant. */
   kind: "gpu";
   /** What happened. */
-  op: "copy" | "copy_error" | "fault" | "fault_batch";
+  op: "copy" | "copy_error" | "fault" | "fault_batch" | "fault_cancel" | "batch_done";
   /** GPU name. */
   gpu: string;
-  /** Bytes (copy), raw faults fetched (fault_batch) or the faulting address (fault). */
+  /**
+   * Bytes (copy), raw faults fetched (fault_batch), the faulting address
+   * (fault, fault_cancel) or distinct pages serviced (batch_done).
+   */
   n: number;
   /** Simulated ns of the work (copy), else 0. */
   ns: number;

@@ -14,12 +14,24 @@
  * completes it at the first preemption point (mem_hotplug_begin), before the
  * removal.
  *
+ * `driver: "pmem" | "dax_pmem"` runs the same story on the real drivers
+ * (nvdimm-rig.ts): a 128 MiB namespace over the whole pmem region at 16 GiB,
+ * fsdax (nd_pmem, the queue's q_usage_counter as ref) or devdax (dax_pmem),
+ * unbound with the nd bus's unbind and re-enabled through ndctl. The real
+ * drivers' own devres actions come first (pmem_release_disk;
+ * unregister_dev_dax and dax_region_unregister), and pmem's wait is
+ * blk_cleanup_queue's freeze wait (devres pmem_release_queue, or its
+ * pgmap->cleanup at v5.2).
+ *
  * @module
  */
 import { device_release_driver, driver_probe_device } from "../kernel/device.ts";
 import { MEMORY_DEVICE_FS_DAX } from "../kernel/mm/types.ts";
 import { bootZoneDeviceMachine } from "./boot.ts";
 import { TestDaxDevice, testDaxPmemDriver } from "./driver.ts";
+import { disableNamespace } from "../hw/nvdimm/namespace.ts";
+import { nd_unbind_namespace } from "../drivers/nvdimm/bind.ts";
+import { bootRig, createRigNamespace, type RealDriver, rigPgmap } from "./nvdimm-rig.ts";
 import {
   DEVICE_BASE,
   SECTION,
@@ -71,8 +83,11 @@ export interface UnbindOrdering {
  */
 export function unbindOrdering(
   series: SeriesPoint,
-  opts: { early?: boolean; seed?: number } = {},
+  opts: { early?: boolean; seed?: number; driver?: "test" | RealDriver } = {},
 ): UnbindOrdering {
+  if (opts.driver !== undefined && opts.driver !== "test") {
+    return unbindOrderingReal(series, opts.driver, opts);
+  }
   const m = bootZoneDeviceMachine("ram-4g", { series, seed: opts.seed ?? 0 });
   const k = m.k;
   const drv = testDaxPmemDriver();
@@ -101,6 +116,44 @@ export function unbindOrdering(
     refExited: dax.ref.pcpu === null,
     warnings: warnings(k).slice(warnBefore),
     reprobe: { ret: reprobeRet, refCount: dev.last!.ref.value },
+    schedule: r.schedule,
+    traceHash: traceHash(events),
+    simNs: k.clock.now,
+  };
+}
+
+/** Scenario 7 on a real driver (see the module doc). */
+function unbindOrderingReal(
+  series: SeriesPoint,
+  driver: RealDriver,
+  opts: { early?: boolean; seed?: number },
+): UnbindOrdering {
+  const m = bootRig(series, opts.seed ?? 0);
+  const k = m.k;
+  const rig = createRigNamespace(m, driver);
+  const probe = rig.created.ok ? 0 : rig.created.rc;
+  const ns = rig.ns!, dev = rig.dev!;
+  const { ref } = rigPgmap(m, driver, dev)!;
+  const warnBefore = warnings(k).length;
+  k.trace.on = true;
+  const r = m.run(function* unbind(kk) {
+    yield* nd_unbind_namespace(kk, ns);
+  }, opts.early ? { schedule: ["gp"] } : {});
+  k.trace.on = false;
+  const events = [...k.trace.events];
+  k.trace.clear();
+  disableNamespace(ns); // what ndctl's disable-namespace does once the unbind returned
+  const re = m.hw!.ndctl!.enableNamespace(ns.name);
+  const again = rigPgmap(m, driver, dev);
+  return {
+    series: k.series.label,
+    probe,
+    steps: teardownSteps(events),
+    unbindDone: r.done && r.blocked === null && r.oopses.length === 0,
+    released: ref.releaseFired,
+    refExited: ref.pcpu === null,
+    warnings: warnings(k).slice(warnBefore),
+    reprobe: { ret: re.rc, refCount: again === null || again.ref === ref ? -1 : again.ref.value },
     schedule: r.schedule,
     traceHash: traceHash(events),
     simNs: k.clock.now,

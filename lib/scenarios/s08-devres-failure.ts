@@ -35,6 +35,8 @@ import {
 import { MM, pfn_valid } from "../kernel/mm/mmzone.ts";
 import { bootZoneDeviceMachine } from "./boot.ts";
 import { TestDaxDevice, testDaxPmemDriver } from "./driver.ts";
+import { nd_unbind_namespace } from "../drivers/nvdimm/bind.ts";
+import { bootRig, createRigNamespace, type RealDriver, rigPgmap } from "./nvdimm-rig.ts";
 import {
   arrayEntries,
   describeResult,
@@ -77,7 +79,7 @@ export interface DevresFailure {
   remapDirect: { ret: string; lookupIsNew: boolean } | null;
 }
 
-function leftBehind(m: ReturnType<typeof bootZoneDeviceMachine>): LeftBehind {
+function leftBehind(m: { k: import("../kernel/kernel.ts").Kernel }): LeftBehind {
   return {
     sections: pfn_valid(m.k, DEVICE_BASE / 4096),
     pat: m.k.state(MM).pat.length,
@@ -96,7 +98,13 @@ function leftBehind(m: ReturnType<typeof bootZoneDeviceMachine>): LeftBehind {
  * assertEquals(devresFailure("v4.20").first, "0");
  * ```
  */
-export function devresFailure(series: SeriesPoint): DevresFailure {
+export function devresFailure(
+  series: SeriesPoint,
+  opts: { driver?: "test" | RealDriver } = {},
+): DevresFailure {
+  if (opts.driver !== undefined && opts.driver !== "test") {
+    return devresFailureReal(series, opts.driver);
+  }
   const m = bootZoneDeviceMachine("ram-4g", { series });
   const k = m.k;
   const drv = testDaxPmemDriver();
@@ -132,6 +140,52 @@ export function devresFailure(series: SeriesPoint): DevresFailure {
   out.unbind = { done: r.done, hang: r.blocked?.text ?? null, after: leftBehind(m) };
   const dev2 = new TestDaxDevice(k, "dax1.0", cfg);
   out.second = errname(m.call(driver_probe_device, drv, dev2));
+  const t = testPgmap(k, DEVICE_BASE, SECTION);
+  const ret = m.call(devm_memremap_pages, new Device(k, "dax2.0", "nd"), t.pgmap);
+  const g = get_dev_pagemap(k, DEVICE_BASE / 4096, null);
+  out.remapDirect = { ret: describeResult(k, ret, DEVICE_BASE), lookupIsNew: g === t.pgmap };
+  put_dev_pagemap(k, g);
+  return out;
+}
+
+/** Scenario 8 on a real driver (see the module doc). */
+function devresFailureReal(series: SeriesPoint, driver: RealDriver): DevresFailure {
+  const m = bootRig(series);
+  const k = m.k;
+  k.faults.arm("devm_add_action", { nth: 1, caller: "devm_memremap_pages" });
+  k.trace.on = true;
+  const rig = createRigNamespace(m, driver);
+  k.trace.on = false;
+  const events = [...k.trace.events];
+  k.trace.clear();
+  k.faults.disarm("devm_add_action");
+  const failed = events.find((e) => e.kind === "memremap" && e.op === "map_failed");
+  const ns = rig.ns!;
+  const pg = rig.dev === null ? null : rigPgmap(m, driver, rig.dev);
+  const out: DevresFailure = {
+    series: k.series.label,
+    first: rig.created.ok ? "0" : errname(rig.created.rc),
+    firstAddr: failed !== undefined && failed.kind === "memremap"
+      ? errname(failed.ret)
+      : "__va(res.start)",
+    releaseRegistered: rig.dev !== null && pg !== null &&
+      devresHasAction(rig.dev, devm_memremap_pages_release, pg.pgmap),
+    firstSteps: teardownSteps(events),
+    afterFirst: leftBehind(m),
+    unbind: null,
+    second: "",
+    remapDirect: null,
+  };
+  if (!rig.created.ok) {
+    // patch 3/7: the probe failed cleanly; enabling the namespace again binds
+    out.second = errname(m.hw!.ndctl!.enableNamespace(ns.name).rc);
+    return out;
+  }
+  const r = m.run(function* unbind(kk) {
+    yield* nd_unbind_namespace(kk, ns);
+  });
+  out.unbind = { done: r.done, hang: r.blocked?.text ?? null, after: leftBehind(m) };
+  out.second = r.done ? "0" : "blocked";
   const t = testPgmap(k, DEVICE_BASE, SECTION);
   const ret = m.call(devm_memremap_pages, new Device(k, "dax2.0", "nd"), t.pgmap);
   const g = get_dev_pagemap(k, DEVICE_BASE / 4096, null);

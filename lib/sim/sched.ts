@@ -469,6 +469,7 @@ export class Scheduler<Ctx> {
     if (t.state !== "blocked" || t.waitingOn !== wq) return;
     t.state = "runnable";
     t.waitingOn = null;
+    t.blockedIn = [];
     if (this.trace.on) {
       this.trace.emit({ kind: "sched", op: "wake", target: t.id, what: `${wq.kind} ${wq.label}` });
     }

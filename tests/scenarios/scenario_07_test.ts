@@ -81,3 +81,74 @@ Deno.test("scenario 7: unbind with no outstanding users — the order of kill, p
     }
   }
 });
+
+Deno.test("scenario 7: on the real drivers (nd_pmem fsdax, dax_pmem devdax) — the same order behind the drivers' own first actions", () => {
+  for (const driver of ["pmem", "dax_pmem"] as const) {
+    for (const s of [0, 2, 3, 7, "v4.20", "v5.0", "v5.2"] as const) {
+      for (const early of [false, true]) {
+        const r = unbindOrdering(s, { driver, early });
+        const what = `${driver} ${r.series}${early ? " (grace period early)" : ""}`;
+        const level = typeof s === "number" ? s : s === "v4.20" ? 0 : 7;
+        assertEquals([r.probe, r.unbindDone, r.released, r.refExited], [0, true, 1, true], what);
+        assertEquals(r.warnings, [], what);
+        assertEquals(r.reprobe, { ret: 0, refCount: 1 + 32768 }, what);
+        // the driver's own teardown comes first: the disk (kill_dax), or the dax instance (zap) and region
+        const first = driver === "pmem"
+          ? ["devres pmem_release_disk"]
+          : ["devres unregister_dev_dax", "devres dax_region_unregister"];
+        assertEquals(r.steps.slice(0, first.length), first, what);
+        const kill = driver === "pmem" ? "devres pmem_freeze_queue" : "devres dax_pmem_percpu_kill";
+        const wait = driver === "pmem"
+          ? "devres pmem_release_queue"
+          : "devres dax_pmem_percpu_exit";
+        if (s === "v5.2") {
+          inOrder(r.steps, [
+            "memremap kill",
+            "page put ×32768 → 0",
+            "memremap cleanup",
+            "ref release",
+            "ref exit",
+            "memremap cleanup_done",
+            "sections removed",
+            "untrack_pfn",
+            "memremap array_delete",
+          ], what);
+          assertEquals(stepAt(r.steps, wait), -1, what);
+          continue;
+        }
+        if (level >= 3) {
+          assertEquals(stepAt(r.steps, kill), -1, what);
+          inOrder(r.steps, [
+            "devres devm_memremap_pages_release",
+            "memremap kill",
+            "ref kill",
+            "page put ×32768 → 0",
+          ], what);
+        } else {
+          inOrder(r.steps, [
+            kill,
+            "ref kill",
+            "devres devm_memremap_pages_release",
+            "page put ×32768 → 0",
+            "ref tryget_fail",
+          ], what);
+        }
+        inOrder(r.steps, [
+          "page put ×32768 → 0",
+          "sections removed",
+          "untrack_pfn",
+          "memremap array_delete",
+          wait,
+          "ref exit",
+        ], what);
+        inOrder(r.steps, ["page put ×32768 → 0", "ref release", "ref exit"], what);
+        if (early) inOrder(r.steps, ["ref release", "sections removed"], what);
+        else {inOrder(
+            r.steps,
+            ["memremap array_delete", "ref release", "memremap release_done"],
+            what,
+          );}
+      }
+    }
+  }
+});

@@ -53,3 +53,45 @@ Deno.test("scenario 8: levels 0..2 — success with no release registered; unbin
     assertEquals(r.remapDirect, { ret: "__va(res.start)", lookupIsNew: true }, r.series);
   }
 });
+
+Deno.test("scenario 8: on the real drivers — patch 3/7's -ENOMEM after the full release, and the level 0..2 hang in each driver's own wait", () => {
+  for (const driver of ["pmem", "dax_pmem"] as const) {
+    for (const s of [0, 2, 3, 7, "v4.20", "v5.0", "v5.2"] as const) {
+      const level = typeof s === "number" ? s : s === "v4.20" ? 0 : 7;
+      const r = devresFailure(s, { driver });
+      const what = `${driver} ${r.series}`;
+      assertEquals(r.releaseRegistered, false, what);
+      if (level >= 3) {
+        assertEquals([r.first, r.firstAddr, r.second], ["-ENOMEM", "-ENOMEM", "0"], what);
+        const at = [
+          "memremap kill",
+          "page put ×32768 → 0",
+          "sections removed",
+          "untrack_pfn",
+          "memremap array_delete",
+          "memremap map_failed",
+        ]
+          .map((l) => stepAt(r.firstSteps, l));
+        assert(
+          at.every((x, i) => x >= 0 && (i === 0 || x > at[i - 1]!)),
+          `${what}: ${r.firstSteps}`,
+        );
+        assertEquals(r.afterFirst, { sections: false, pat: 0, arrayEntries: 0 }, what);
+        continue;
+      }
+      assertEquals([r.first, r.firstAddr], ["0", "__va(res.start)"], what);
+      assertEquals(r.afterFirst, { sections: true, pat: 1, arrayEntries: 1 }, what);
+      assertEquals([r.unbind?.done, r.second], [false, "blocked"], what);
+      const hang = r.unbind!.hang!;
+      assertStringIncludes(
+        hang,
+        driver === "pmem"
+          ? "blk_mq_freeze_queue_wait on queue 'pmem0'"
+          : "wait_for_completion 'dax_pmem dax0.0 ref'",
+      );
+      assertStringIncludes(hang, "32768 held by pages of pgmap");
+      assertEquals(r.unbind!.after, { sections: true, pat: 1, arrayEntries: 1 }, what);
+      assertEquals(r.remapDirect, { ret: "__va(res.start)", lookupIsNew: true }, what);
+    }
+  }
+});

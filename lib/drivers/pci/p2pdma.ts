@@ -213,11 +213,17 @@ export interface Scatterlist {
   dma_length: number;
 }
 
-interface Allocation {
+/** One p2pmem allocation: what it came from and its pgmap reference. */
+export interface Allocation {
+  /** The provider. */
   pdev: PciDev;
+  /** Bytes. */
   size: number;
+  /** The pgmap reference the allocation holds. */
   ref: PercpuRef;
+  /** Its bus address. */
   bus: number;
+  /** Who allocated it (task name). */
   by: string;
 }
 

@@ -86,6 +86,20 @@ export class DevicePageTable {
   invalidate(start: number, end: number): number {
     let n = 0;
     const first = Math.floor(start / 4096), last = Math.ceil(end / 4096);
+    if ((last - first) / BLOCK > this.#blocks.size) {
+      // a huge range (an exit, a big munmap): visit the populated blocks only
+      for (const [key, b] of this.#blocks) {
+        const lo = Math.max(first, key * BLOCK), hi = Math.min(last, (key + 1) * BLOCK);
+        for (let v = lo; v < hi; v++) {
+          if (b[v % BLOCK] !== 0) {
+            b[v % BLOCK] = 0;
+            n++;
+          }
+        }
+      }
+      this.#count -= n;
+      return n;
+    }
     for (let vpn = first; vpn < last;) {
       const key = Math.floor(vpn / BLOCK);
       const b = this.#blocks.get(key);

@@ -126,12 +126,24 @@ export interface InjectErrorOptions {
   saturate?: boolean;
 }
 
-/** What the drivers step plugs in to bind and unbind the real drivers. */
+/**
+ * What the drivers layer plugs in to bind and unbind the real drivers
+ * (lib/drivers/nvdimm/bind.ts). Both run kernel code to quiescence.
+ */
 export interface NamespaceBinder {
-  /** Called after the libnvdimm half of enabling succeeded; 0 or -errno (then it is undone). */
+  /**
+   * Called after the libnvdimm half of enabling succeeded: binds the
+   * driver. 0, or -errno (then the namespace is disabled again); -EINTR
+   * when the probe did not return (its task is blocked).
+   */
   enable(ns: Namespace): number;
-  /** Called before a namespace is disabled. */
-  disable(ns: Namespace): void;
+  /**
+   * Called before a namespace is disabled: unbinds the driver. 0 when the
+   * unbind finished; -EINTR when it did not return (its task is blocked:
+   * the namespace stays enabled until the unbind finishes, which then
+   * disables it).
+   */
+  disable(ns: Namespace): number;
 }
 
 interface RegionState {
@@ -170,7 +182,7 @@ export class Ndctl {
   /** The buses. */
   readonly buses: readonly NvdimmBus[];
   /** Driver binding hooks (null: libnvdimm half only). */
-  binder: NamespaceBinder | null = null;
+  binder: NamespaceBinder | null;
   readonly #k: Kernel;
   readonly #regions: RegionState[] = [];
 
@@ -180,10 +192,12 @@ export class Ndctl {
    * does at boot).
    * @param k the booted kernel.
    * @param buses the machine's buses (already attached to `k`).
+   * @param binder the drivers' hooks (null: libnvdimm half only).
    */
-  constructor(k: Kernel, buses: readonly NvdimmBus[]) {
+  constructor(k: Kernel, buses: readonly NvdimmBus[], binder: NamespaceBinder | null = null) {
     this.#k = k;
     this.buses = buses;
+    this.binder = binder;
     for (const bus of buses) {
       for (const region of bus.regions) {
         const st: RegionState = {
@@ -337,10 +351,17 @@ export class Ndctl {
     return 0;
   }
 
-  #disable(ns: Namespace): void {
-    if (!ns.active) return;
-    this.binder?.disable(ns);
+  /** Unbinds and disables; 0, or the binder's -EINTR when the unbind did not return. */
+  #disable(ns: Namespace): number {
+    if (!ns.active) return 0;
+    const rc = this.binder?.disable(ns) ?? 0;
+    if (rc !== 0) return rc;
     disableNamespace(ns);
+    return 0;
+  }
+
+  #hung(ns: Namespace, rc: number): NdctlFail {
+    return fail(rc, `${ns.name}: disable did not return: the unbind is blocked in the kernel`);
   }
 
   // ---------------------------------------------------------------- queries
@@ -622,7 +643,8 @@ export class Ndctl {
     if (ns.active && !force) {
       return fail(EBUSY, `${ns.name} is active, specify --force for re-configuration`);
     }
-    this.#disable(ns);
+    const rc = this.#disable(ns);
+    if (rc !== 0) return this.#hung(ns, rc);
     if (ns.claim !== null) {
       ns.claim = null;
       this.#zeroInfoBlock(st, ns);
@@ -653,7 +675,8 @@ export class Ndctl {
   disableNamespace(name: string): NdctlResult {
     const found = this.#resolveNs(name);
     if (found === null) return fail(ENODEV, `${name}: no such namespace`);
-    this.#disable(found.ns);
+    const rc = this.#disable(found.ns);
+    if (rc !== 0) return this.#hung(found.ns, rc);
     return { ok: true, rc: 0 };
   }
 
@@ -689,7 +712,10 @@ export class Ndctl {
   disableRegion(target: string, opts: { bus?: string } = {}): NdctlResult<{ count: number }> {
     const sts = this.#regionsMatching(target, opts.bus);
     for (const st of sts) {
-      for (const ns of st.namespaces) this.#disable(ns);
+      for (const ns of st.namespaces) {
+        const rc = this.#disable(ns);
+        if (rc !== 0) return this.#hung(ns, rc);
+      }
       st.region.enabled = false;
     }
     return { ok: true, rc: 0, count: sts.length };
