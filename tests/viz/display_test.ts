@@ -99,12 +99,19 @@ Deno.test("show(): outside a kernel prints each value's text/plain, in order, an
   const printed: unknown[] = [];
   const log = console.log;
   console.log = (...a: unknown[]) => printed.push(a.join(" "));
-  const t0 = performance.now();
+  // the helper must never sleep: count the timers it schedules (a wall-time bound would flake under load)
+  const realSetTimeout = globalThis.setTimeout;
+  let timers = 0;
+  globalThis.setTimeout = ((...a: Parameters<typeof setTimeout>) => {
+    timers++;
+    return realSetTimeout(...a);
+  }) as typeof setTimeout;
   try {
     await show(text("one"), [{ a: 1 }], "three");
   } finally {
     console.log = log;
+    globalThis.setTimeout = realSetTimeout;
   }
   assertEquals(printed, ["one", "a\n1", "three"]);
-  assert(performance.now() - t0 < 50);
+  assertEquals(timers, 0, "show() scheduled a timer");
 });
