@@ -17,7 +17,7 @@ import {
   seededPolicy,
 } from "./sim/sched.ts";
 import type { KGen, Task } from "./sim/task.ts";
-import { Kernel, type KernelOptions } from "./kernel/kernel.ts";
+import { checkOptions, Kernel, type KernelOptions } from "./kernel/kernel.ts";
 import { export_kernel_symbols } from "./kernel/exports.ts";
 import { loadCostModel } from "./sim/cost-model.ts";
 import type { SeriesOptions } from "./series.ts";
@@ -109,6 +109,7 @@ export class Machine {
 
   /** Creates a task that runs `fn(k)`; it runs at the next {@link Machine.runAll} or {@link Machine.run}. */
   spawn(name: string, fn: (k: Kernel) => KGen<unknown> | unknown, cpu?: number): Task {
+    checkBody("spawn a task", fn);
     return this.kernel.sched.spawn(name, fn, cpu);
   }
 
@@ -134,6 +135,7 @@ export class Machine {
     fn: (k: Kernel) => KGen<T> | T,
     opts: { schedule?: Schedule; name?: string; cpu?: number } = {},
   ): RunResult<T> {
+    checkBody("run", fn);
     const t = this.spawn(opts.name ?? (fn.name || "task"), fn, opts.cpu);
     const out = this.runAll(opts.schedule === undefined ? {} : { schedule: opts.schedule });
     return {
@@ -150,6 +152,7 @@ export class Machine {
    * the hang report (use {@link Machine.run} to inspect those instead).
    */
   call<A extends unknown[], R>(fn: (k: Kernel, ...args: A) => R, ...args: A): KResult<R> {
+    checkBody("call", fn);
     const r = this.run((k) => {
       const v = fn(k, ...args);
       return isGenerator(v) ? v : v;
@@ -185,10 +188,22 @@ export class Machine {
    * ```
    */
   powerCycle(opts: BootOptions = {}): Machine {
+    checkOptions("power-cycle", opts, BOOT_OPTIONS);
     if (this.description === null || this.hw === null) {
       throw new TypeError("Cannot power-cycle a machine that was not booted from a description");
     }
     return bootDescription(this.description, { ...this.bootOptions, ...opts }, this.hw);
+  }
+}
+
+/** Simulator misuse: what should run as kernel code is not a function. */
+function checkBody(action: string, fn: unknown): void {
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot ${action} ${
+        typeof fn === "string" ? JSON.stringify(fn) : String(fn)
+      }: expected a function of the kernel, like (k) => ... or function* (k) { ... }`,
+    );
   }
 }
 
@@ -213,6 +228,9 @@ export function exploreMachine(
     return m.runAll({ schedule: policy });
   }, opts);
 }
+
+/** The keys {@link BootOptions} has. */
+const BOOT_OPTIONS: readonly string[] = ["series", "followups", "variants", "seed"];
 
 /** Options of {@link bootMachine}: the series and the seed. */
 export interface BootOptions extends SeriesOptions {
@@ -288,6 +306,7 @@ function costModelFor(name: string) {
  * ```
  */
 export function bootMachine(nameOrPathOrObject: string | object, opts: BootOptions = {}): Machine {
+  checkOptions("boot machine", opts, BOOT_OPTIONS);
   const { data, origin } = readDescription(nameOrPathOrObject);
   const desc = parseMachineDescription(data, origin);
   return bootDescription(desc, opts, new Hardware(desc.hardware));

@@ -214,6 +214,13 @@ export class Series {
         }`,
       );
     }
+    for (const [key, v] of [["followups", opts.followups], ["variants", opts.variants]] as const) {
+      if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== "string"))) {
+        throw new TypeError(
+          `Cannot apply ${key} ${JSON.stringify(v)}: give an array of keys, e.g. ["50f44ee7248a"]`,
+        );
+      }
+    }
     for (const f of opts.followups ?? []) {
       if (!Object.hasOwn(FOLLOWUPS, f)) {
         throw new RangeError(

@@ -121,6 +121,8 @@ export const DMIRROR_HMM_VALUES: readonly number[] = [1 << 3, 1 << 4, 1 << 5];
 export const DMIRROR_PFN_SHIFT = 7;
 /** Pages per fault / migrate batch. */
 const BATCH = 64;
+/** Restarts of one batch after which dummy_fault is declared a livelock (BUG). */
+const MAX_FAULT_RESTARTS = 64;
 
 /** Device page-table entry bits. */
 const DPT_VALID = 1;
@@ -497,7 +499,17 @@ function dmirror_fault(k: Kernel, d: Dmirror, start: number, end: number, write:
   const pfns = new Float64Array(BATCH);
   d.faults++;
   let addr = start;
+  let restarts = 0;
   do {
+    // the 2018 driver retries a batch whose snapshot went stale for as long as it takes; a
+    // batch that can never stay valid (a device page that can never migrate back) is a livelock
+    if (restarts++ > MAX_FAULT_RESTARTS) {
+      k.BUG(
+        `drivers/char/hmm_dmirror.c:dummy_fault: [0x${addr.toString(16)}, 0x${
+          end.toString(16)
+        }) never stays valid (livelock)`,
+      );
+    }
     const vma = find_vma_intersection(mm, addr, end);
     if (vma === null) return -EFAULT;
     if ((vma.vm_flags & VM_READ) === 0) return -EFAULT;
@@ -547,6 +559,7 @@ function dmirror_fault(k: Kernel, d: Dmirror, start: number, end: number, write:
     if (invalid) return -EFAULT;
     if (missing > 0) return -EFAULT;
     addr = next;
+    restarts = 0;
   } while (addr !== end);
   return 0;
 }

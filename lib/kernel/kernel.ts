@@ -31,6 +31,35 @@ export const FOUNDATION_FAULT_POINTS: ReadonlyArray<readonly [string, string]> =
   ["radix_tree_insert", "radix tree node allocation fails: radix_tree_insert returns -ENOMEM"],
 ];
 
+/**
+ * Options objects at the edges are validated once: an unknown key (a typo
+ * like `serie`) is a TypeError, never silently ignored, and so is a seed the
+ * PRNG would silently truncate.
+ */
+export function checkOptions(action: string, opts: object, known: readonly string[]): void {
+  if (typeof opts !== "object" || opts === null || Array.isArray(opts)) {
+    throw new TypeError(`Cannot ${action}: options must be an object, got ${JSON.stringify(opts)}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (!known.includes(key)) {
+      throw new TypeError(
+        `Cannot ${action}: unknown option "${key}" (known: ${known.join(", ")})`,
+      );
+    }
+  }
+  const seed = (opts as { seed?: unknown }).seed;
+  if (
+    seed !== undefined &&
+    !(Number.isInteger(seed) && (seed as number) >= -(2 ** 31) && (seed as number) < 2 ** 32)
+  ) {
+    throw new TypeError(
+      `Cannot ${action}: seed must be an integer in [-2^31, 2^32), got ${
+        typeof seed === "string" ? JSON.stringify(seed) : String(seed)
+      }`,
+    );
+  }
+}
+
 /** Options for a kernel. */
 export interface KernelOptions extends SeriesOptions {
   /** Number of simulated CPUs (default 2). */
@@ -80,6 +109,14 @@ export class Kernel implements WarnHost {
 
    */
   constructor(opts: KernelOptions = {}) {
+    checkOptions("create a kernel", opts, [
+      "cpus",
+      "seed",
+      "series",
+      "followups",
+      "variants",
+      "cost",
+    ]);
     this.series = new Series(opts);
     this.cost = opts.cost ?? loadCostModel();
     this.prng = new Prng(opts.seed ?? 0);

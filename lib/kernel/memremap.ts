@@ -58,7 +58,7 @@ import { PAGE_SIZE, SECTION_SIZE, ZONE_DEVICE } from "./mm/constants.ts";
 import { put_dev_pagemap } from "./mm/devmap.ts";
 import { __va, add_pages, arch_add_memory, arch_remove_memory } from "./mm/init-64.ts";
 import { kasan_add_zero_shadow, kasan_remove_zero_shadow } from "./mm/kasan.ts";
-import { nullDeref, page_zone, pfn_to_page } from "./mm/memmap.ts";
+import { checkPfn, nullDeref, page_zone, pfn_to_page } from "./mm/memmap.ts";
 import {
   __remove_pages,
   mem_hotplug_begin,
@@ -359,6 +359,7 @@ export function* devm_memremap_pages(
 ): KGen<MemremapResult> {
   const altmap = pgmap.altmap_valid ? pgmap.altmap : null;
   const res = pgmap.res;
+  checkPgmapRange(k, pgmap);
   const st = k.state(MEMREMAP);
   if (pgmap.id === 0) pgmap.id = k.newId();
   // hmm-page-fault-move: dev_pagemap has no page_fault member any more (it lives in hmm_devmem)
@@ -481,6 +482,32 @@ export function* devm_memremap_pages(
   return __va(k, res.start);
 }
 
+/**
+ * Simulator misuse of pgmap->res (never a kernel outcome): not integers, an
+ * empty or inverted range, or one beyond the physical address space.
+ */
+function checkPgmapRange(k: Kernel, pgmap: DevPagemap): void {
+  const { start, end } = pgmap.res;
+  const what = `Cannot map pgmap with res [${start}, ${end}]`;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) {
+    throw new TypeError(`${what}: res.start and res.end are integer byte addresses`);
+  }
+  if (start < 0) throw new RangeError(`${what}: a physical address is not negative`);
+  if (end < start) {
+    throw new RangeError(
+      `${what}: the range is empty or inverted (res.end is the last byte, inclusive)`,
+    );
+  }
+  const bits = k.state(MM).MAX_PHYSMEM_BITS;
+  if (end >= 2 ** bits) {
+    throw new RangeError(
+      `Cannot map pgmap [mem 0x${start.toString(16)}-0x${
+        end.toString(16)
+      }]: it ends beyond the physical address space (2^${bits} bytes)`,
+    );
+  }
+}
+
 /** The trace entry of a failed devm_memremap_pages; returns the ERR_PTR. */
 function fail(k: Kernel, pgmap: DevPagemap, p: ErrPtr): ErrPtr {
   if (k.trace.on) emit(k, "map_failed", pgmap, p.err);
@@ -583,6 +610,10 @@ export function get_dev_pagemap(
   pfn: number,
   pgmap: DevPagemap | null,
 ): DevPagemap | null {
+  // a pfn outside the physical address space is simulator misuse (RangeError), never a lookup
+  if (!(pfn >= 0 && pfn < 0x400000000) || !Number.isInteger(pfn)) {
+    checkPfn(k, pfn, "look up the pgmap of");
+  }
   const phys = pfn * PAGE_SIZE;
   // In the cached case the caller already holds a live reference.
   if (pgmap !== null) {

@@ -22,7 +22,7 @@
  */
 import { ENOMEM } from "./errno.ts";
 import type { PercpuRefEvent } from "./events.ts";
-import type { Kernel } from "./kernel.ts";
+import type { Kernel, SubsystemKey } from "./kernel.ts";
 import { WARN_ON_ONCE, WARN_ONCE } from "./printk.ts";
 import { call_rcu_sched, might_sleep, noteBlock } from "./sched.ts";
 import { type KGen, WaitQueue } from "../sim/task.ts";
@@ -86,6 +86,16 @@ export class PercpuRef {
   }
 }
 
+/**
+ * Every percpu_ref of a kernel between percpu_ref_init and percpu_ref_exit
+ * (simulator bookkeeping, no kernel counterpart): the invariant checker
+ * (lib/check/invariants.ts) compares each one's count with its holders.
+ */
+export const PERCPU_REFS: SubsystemKey<Set<PercpuRef>> = {
+  name: "percpu-refs",
+  create: () => new Set(),
+};
+
 /** this_cpu_add on the per-CPU counter, spilling what leaves the int32 range. */
 function pcpuAdd(ref: PercpuRef, cpu: number, n: number): void {
   const p = ref.pcpu!;
@@ -128,6 +138,7 @@ export function percpu_ref_init(
 ): number {
   if (k.faults.shouldFail("percpu_ref_init")) return -ENOMEM;
   ref.id = k.newId();
+  k.state(PERCPU_REFS).add(ref);
   ref.name = release.name || "release";
   ref.pcpu = new Int32Array(k.nr_cpu_ids);
   ref.spill = 0;
@@ -377,6 +388,7 @@ export function percpu_ref_reinit(k: Kernel, ref: PercpuRef): void {
 export function percpu_ref_exit(k: Kernel, ref: PercpuRef): void {
   if (ref.pcpu !== null) {
     WARN_ON_ONCE(k, ref.confirmSwitch !== null);
+    k.state(PERCPU_REFS).delete(ref);
     ref.pcpu = null;
     ref.atomic = true;
     ref.dead = true;

@@ -49,7 +49,8 @@ const sizeOrSizes = z.unknown().transform((v, ctx) => {
 });
 
 const name = z.string().min(1, "needs a name");
-const node = z.number().int("must be a whole number").nonnegative().default(0);
+const node = z.number().int("must be a whole number").nonnegative("a NUMA node number is 0 or more")
+  .default(0);
 
 const link = z.strictObject({
   gen: z.number().refine((g) => Number.isInteger(g) && g >= 3 && g <= 6, {
@@ -88,7 +89,9 @@ const region = z.strictObject({
 
 const bus = z.strictObject({
   name,
-  provider: z.string().min(1).default("ACPI.NFIT"),
+  provider: z.string().min(1, 'needs a provider name (the default is "ACPI.NFIT")').default(
+    "ACPI.NFIT",
+  ),
   nfitTest: z.boolean().default(false),
   dimms: z.array(dimm).min(1, "a bus needs at least one DIMM"),
   regions: z.array(region).default([]),
@@ -98,8 +101,12 @@ const window = z.strictObject({ start: size, size, prefetch: z.boolean().default
 
 const hostBridge = z.strictObject({
   name,
-  domain: z.number().int().nonnegative().default(0),
-  bus: z.number().int().min(0).max(255, "a bus number is 0..255").default(0),
+  domain: z.number().int("must be a whole number").nonnegative("a PCI domain number is 0 or more")
+    .default(0),
+  bus: z.number().int("must be a whole number").min(0, "a bus number is 0..255").max(
+    255,
+    "a bus number is 0..255",
+  ).default(0),
   node,
   windows: z.array(window).min(1, "a host bridge forwards at least one MMIO window"),
 });
@@ -119,8 +126,14 @@ const device = z.strictObject({
     'must be "root-port", "switch-upstream", "switch-downstream" or "endpoint"',
   ),
   parent: z.string().min(1, "needs the name of its parent (a host bridge or a port)"),
-  slot: z.number().int().min(0).max(31, "a device number is 0..31").default(0),
-  function: z.number().int().min(0).max(7, "a function number is 0..7").default(0),
+  slot: z.number().int("must be a whole number").min(0, "a device number is 0..31").max(
+    31,
+    "a device number is 0..31",
+  ).default(0),
+  function: z.number().int("must be a whole number").min(0, "a function number is 0..7").max(
+    7,
+    "a function number is 0..7",
+  ).default(0),
   link: link.optional(),
   mps,
   bars: z.array(bar).default([]),
@@ -131,7 +144,10 @@ const device = z.strictObject({
 const gpu = z.strictObject({
   name,
   parent: z.string().min(1, "needs the name of the port it is plugged into"),
-  slot: z.number().int().min(0).max(31).default(0),
+  slot: z.number().int("must be a whole number").min(0, "a device number is 0..31").max(
+    31,
+    "a device number is 0..31",
+  ).default(0),
   vram: size,
   bar: z.unknown().transform((v, ctx) => {
     if (v === "resizable") return "resizable" as const;
@@ -304,7 +320,7 @@ export function checkHardware(d: ParsedHardware, ctx: Ctx, limit: number, maxBit
         );
         ok = false;
       }
-      if (ok && r.size % (ways * gran) !== 0) {
+      if (ok && ways > 0 && r.size % (ways * gran) !== 0) {
         issue(
           ctx,
           [...p, "size"],
@@ -486,6 +502,10 @@ export function checkHardware(d: ParsedHardware, ctx: Ctx, limit: number, maxBit
   let pciOk = true;
   const checkParent = (type: string, parent: string, path: Path) => {
     const p = kinds.get(parent);
+    if (parent === "") {
+      pciOk = false; // already reported: the field needs a name
+      return;
+    }
     if (p === undefined) {
       issue(ctx, [...path, "parent"], `no host bridge or port named "${parent}"`);
       pciOk = false;

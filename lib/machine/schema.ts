@@ -51,7 +51,8 @@ export interface MachineDescription {
 const ramRange = z.strictObject({
   start: size,
   size: size,
-  node: z.number().int().nonnegative().default(0),
+  node: z.number().int("must be a whole number").nonnegative("a NUMA node number is 0 or more")
+    .default(0),
 });
 
 const schema = z.strictObject({
@@ -64,8 +65,10 @@ const schema = z.strictObject({
   paging: z.enum(["4-level", "5-level"], 'must be "4-level" or "5-level"').default("4-level"),
   numa: z.array(
     z.strictObject({
-      node: z.number().int().nonnegative(),
-      cpus: z.array(z.number().int().nonnegative()),
+      node: z.number().int("must be a whole number").nonnegative("a NUMA node number is 0 or more"),
+      cpus: z.array(
+        z.number().int("must be a whole number").nonnegative("a CPU number is 0 or more"),
+      ),
     }),
   )
     .optional(),
@@ -153,6 +156,8 @@ function formatIssues(error: z.ZodError): string {
     let msg = iss.message;
     if (iss.code === "unrecognized_keys") {
       msg = `unknown field(s) ${iss.keys.map((k) => `"${k}"`).join(", ")}`;
+    } else if (iss.code === "invalid_type" && iss.expected === "int") {
+      msg = "must be a whole number";
     } else if (iss.code === "invalid_type") {
       const received = /received (\w+)/.exec(iss.message)?.[1] ?? "something else";
       const a = (w: string) => (/^[aeiou]/.test(w) ? `an ${w}` : `a ${w}`);

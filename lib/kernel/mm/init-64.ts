@@ -93,6 +93,22 @@ export function update_end_of_memory_vars(k: Kernel, start: number, size: number
   if (end_pfn > mm.max_pfn) mm.max_pfn = end_pfn;
 }
 
+/** Simulator misuse of a hotplug range: not page-aligned integers, or empty. */
+function checkHotplugRange(fn: string, start: number, size: number): void {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || start < 0) {
+    throw new TypeError(
+      `Cannot ${fn}(${start}, ${size}): start and size are non-negative integers`,
+    );
+  }
+  if (size <= 0 || start % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
+    throw new RangeError(
+      `Cannot ${fn}(0x${
+        start.toString(16)
+      }, ${size}): the range must be non-empty and page aligned`,
+    );
+  }
+}
+
 /**
  * add_pages(nid, start_pfn, nr_pages, altmap, want_memblock) (x86): struct
  * pages only — __add_pages, WARN_ON_ONCE on its error, then max_pfn is raised
@@ -142,6 +158,7 @@ export function arch_add_memory(
   altmap: VmemAltmap | null,
   want_memblock: boolean,
 ): number {
+  checkHotplugRange("arch_add_memory", start, size);
   if (k.faults.shouldFail("arch_add_memory")) return -ENOMEM;
   const start_pfn = Math.floor(start / 2 ** PAGE_SHIFT);
   const nr_pages = Math.floor(size / 2 ** PAGE_SHIFT);
@@ -162,6 +179,7 @@ export function arch_remove_memory(
   size: number,
   altmap: VmemAltmap | null,
 ): number {
+  checkHotplugRange("arch_remove_memory", start, size);
   const start_pfn = Math.floor(start / PAGE_SIZE);
   const nr_pages = Math.floor(size / PAGE_SIZE);
   let page = pfn_to_page(k, start_pfn);

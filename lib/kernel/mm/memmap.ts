@@ -38,6 +38,7 @@ export function vmemmapAddress(k: Kernel, pfn: number, offset = 0): string {
  * The oops' call chain starts at the caller (`skip` more helper frames left out).
  */
 export function vmemmapFault(k: Kernel, pfn: number, offset: number, skip = 0): never {
+  checkPfn(k, pfn, "touch the struct page of");
   throw new OopsSignal(
     `BUG: unable to handle kernel paging request at ${vmemmapAddress(k, pfn, offset)}`,
     1 + skip,
@@ -57,8 +58,33 @@ export function nullDeref(_k: Kernel, offset: number, skip = 0): never {
 /** @internal the section of `page`, or an Oops at the field `offset` would touch. */
 export function pageSection(k: Kernel, page: Page, offset: number, skip = 0): MemSection {
   const s = sectionOf(k.state(MM), page);
-  if (s === null) vmemmapFault(k, page, offset, 1 + skip);
+  if (s === null) {
+    checkPfn(k, page, "touch the struct page of");
+    vmemmapFault(k, page, offset, 1 + skip);
+  }
   return s;
+}
+
+/**
+ * A RangeError for a pfn outside the machine's physical address space
+ * (simulator misuse: no kernel pointer arithmetic produces one); a pfn inside
+ * it whose section is absent is the kernel's Oops instead.
+ */
+export function checkPfn(k: Kernel, pfn: number, action: string): void {
+  const mm = k.state(MM);
+  if (!Number.isSafeInteger(pfn) || pfn < 0) {
+    throw new RangeError(`Cannot ${action} pfn ${pfn}: a pfn is a non-negative integer`);
+  }
+  const limit = 2 ** (mm.MAX_PHYSMEM_BITS - 12);
+  if (pfn >= limit) {
+    throw new RangeError(
+      `Cannot ${action} pfn 0x${
+        pfn.toString(16)
+      }: it is beyond the physical address space (pfns below 0x${
+        limit.toString(16)
+      }, MAX_PHYSMEM_BITS ${mm.MAX_PHYSMEM_BITS})`,
+    );
+  }
 }
 
 /**
@@ -66,10 +92,12 @@ export function pageSection(k: Kernel, page: Page, offset: number, skip = 0): Me
  * touches nothing, so it never faults; the access through the result does.
  * A TypeError for something that is not a pfn (simulator misuse).
  */
-export function pfn_to_page(_k: Kernel, pfn: number): Page {
+export function pfn_to_page(k: Kernel, pfn: number): Page {
   if (!Number.isSafeInteger(pfn) || pfn < 0) {
     throw new TypeError(`Cannot take pfn_to_page(${pfn}): a pfn is a non-negative integer`);
   }
+  // 2^34 pfns is the 4-level limit: only beyond it is the machine's own limit looked up
+  if (pfn >= 0x400000000) checkPfn(k, pfn, "take pfn_to_page of");
   return pfn;
 }
 

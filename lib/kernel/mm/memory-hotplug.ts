@@ -256,6 +256,11 @@ function shrinkSpan(
   const removed = Math.floor(start_pfn / PAGES_PER_SECTION);
   const find = (from: number, to: number, step: 1 | -1): MemSection | null => {
     for (let nr = from; step > 0 ? nr <= to : nr >= to; nr += step) {
+      // the kernel steps section by section; a missing SPARSEMEM_EXTREME root holds none, so skip it whole
+      if (mm.roots[nr >>> 8] == null) {
+        nr = step > 0 ? ((nr >>> 8) << 8) + 255 : (nr >>> 8) << 8;
+        continue;
+      }
       if (nr === removed) continue;
       const s = sectionOf(mm, nr * PAGES_PER_SECTION);
       if (s !== null && match(s)) return s;

@@ -111,6 +111,13 @@ export function do_mmap(
   flags: number,
   pgoff: number,
 ): number {
+  // a size_t length cannot be negative or fractional: simulator misuse, not -EINVAL
+  if (!Number.isSafeInteger(len) || len < 0) {
+    throw new RangeError(`Cannot mmap ${len} bytes: a length is a non-negative integer`);
+  }
+  if (!Number.isSafeInteger(addr) || addr < 0) {
+    throw new RangeError(`Cannot mmap at ${addr}: an address is a non-negative integer`);
+  }
   const ret = do_mmap_pgoff(k, mm, file, addr, len, prot, flags, pgoff);
   if (k.trace.on) {
     vmaEvent(

@@ -160,26 +160,29 @@ function prepNewPage(k: Kernel, page: Page): void {
 export function alloc_pages(k: Kernel, _gfp: number, order: number): Page | null {
   const st = ramState(k);
   if (k.faults.shouldFail("alloc_page")) return null;
-  let page: number;
-  if (order === 0) {
-    if (st.nfree > 0) page = st.free[--st.nfree]!;
-    else {
-      page = takeFresh(st, 1, 1);
-      if (page < 0) return null;
-    }
-    prepNewPage(k, page);
-    st.allocated++;
-    return page;
-  }
+  if (order === 0) return takePage(k, st);
   if (order !== HPAGE_PMD_ORDER) {
     throw new RangeError(`Cannot allocate order ${order}: the model allocates order 0 or 9`);
   }
   const h = st.freeHuge.pop();
-  page = h ?? takeFresh(st, HPAGE_PMD_NR, HPAGE_PMD_NR);
+  const page = h ?? takeFresh(st, HPAGE_PMD_NR, HPAGE_PMD_NR);
   if (page < 0) return null;
   prepNewPage(k, page);
   prep_compound_page(k, page, HPAGE_PMD_ORDER);
   st.allocated += HPAGE_PMD_NR;
+  return page;
+}
+
+/** One order-0 page off the free stack or the fresh ranges (no fault injection), or null. */
+function takePage(k: Kernel, st: RamAllocState): Page | null {
+  let page: number;
+  if (st.nfree > 0) page = st.free[--st.nfree]!;
+  else {
+    page = takeFresh(st, 1, 1);
+    if (page < 0) return null;
+  }
+  prepNewPage(k, page);
+  st.allocated++;
   return page;
 }
 
@@ -256,7 +259,9 @@ const PG_HUGETLB_BIT = 128;
 export function my_zero_pfn(k: Kernel): number {
   const st = ramState(k);
   if (st.zeroPfn < 0) {
-    const p = alloc_pages(k, 0, 0);
+    // empty_zero_page is a static page of the kernel image: setting it up lazily here
+    // must not fail like an allocation (fault point "alloc_page" does not apply)
+    const p = takePage(k, st);
     if (p === null) throw new RangeError("Cannot set up the zero page: no System RAM");
     const s = sectionOf(k.state(HUB).mm, p)!;
     const w = s.materialise();

@@ -85,7 +85,15 @@ function stateOf(k: Kernel, nr: number, s: MemSection | null): SectionState {
 
 /** The state of section `nr`. */
 export function sectionState(k: Kernel, nr: number): SectionState {
-  return stateOf(k, nr, sectionOf(k.state(MM), nr * PAGES_PER_SECTION));
+  const mm = k.state(MM);
+  if (!Number.isSafeInteger(nr) || nr < 0 || nr >= mm.NR_MEM_SECTIONS) {
+    throw new RangeError(
+      `Cannot read the state of section ${nr}: sections are numbered 0..${
+        mm.NR_MEM_SECTIONS - 1
+      } (${mm.paging} paging)`,
+    );
+  }
+  return stateOf(k, nr, sectionOf(mm, nr * PAGES_PER_SECTION));
 }
 
 /** The states of the present sections with numbers in [first, last] (O(roots in range + present)). */

@@ -1,0 +1,126 @@
+/**
+ * The fuzzer finds the known failures, as tests that expect them — each a
+ * fast-check search from a fixed seed, restricted to the ops that matter,
+ * whose shrunk sequence is checked:
+ *
+ * - kernel-reference §11 S3b: without the section-alignment rule two
+ *   namespaces share a section, the second registration passes both
+ *   aligned-end probes and re-initialises the whole section; with the rule
+ *   the same ops stay clean;
+ * - kernel-reference §11 S6 at level 0: devm_add_action fails inside
+ *   devm_memremap_pages, the probe "succeeds", and the unbind blocks
+ *   forever with the range's sections, XArray entries and PAT reservation
+ *   in place;
+ * - Logan's race at preset v5.0 (scenario 31): an Oops on a removed struct
+ *   page; none at v5.2;
+ * - found by this generator, at v5.2: a process that touches device-private
+ *   pages of an HMM device whose unbind has started livelocks (the release's
+ *   put loop already handed the still-mapped pages back to the driver, and
+ *   they can never migrate back); each attempt frees the page again.
+ */
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { formatFailure, fuzz, type FuzzOptions, replaySequence } from "../../lib/check/fuzz.ts";
+
+const NS_OPS = ["ns-create", "ns-destroy", "ns-reconfigure", "ns-disable", "ns-enable"] as const;
+const P2P_OPS = ["p2p-bind", "p2p-unbind", "p2p-alloc", "p2p-free", "p2p-map"] as const;
+
+function mustFail(opts: FuzzOptions) {
+  const r = fuzz({ seed: 1, shrinkMs: 5_000, ...opts });
+  assert(r.failure !== null, `no failure in ${r.sequences} sequences`);
+  // what is printed replays
+  const again = replaySequence(r.failure.sequence, opts);
+  assertEquals(
+    again.violations.map((v) => v.invariant),
+    r.failure.violations.map((v) => v.invariant),
+    formatFailure(r.failure, opts),
+  );
+  return r.failure;
+}
+
+Deno.test("fuzz finds S3b when the section-alignment rule is lifted (and not with it)", () => {
+  const opts: FuzzOptions = { series: "v5.2", kinds: NS_OPS, aligned: false, runs: 300 };
+  const f = mustFail(opts);
+  const text = formatFailure(f, opts);
+  assert(f.sequence.ops.length <= 4, text);
+  const v = f.violations.find((x) => x.invariant === "memmap-pgmap");
+  assert(v !== undefined, text);
+  assertMatch(
+    v.message,
+    /^pgmap \d+ \[mem 0x[0-9a-f]+-0x[0-9a-f]+\]: page->pgmap of pfn 0x[0-9a-f]+ is pgmap \d+, but get_dev_pagemap returns pgmap \d+$/,
+  );
+  // the first owner's ref is held by pages that now say they belong to the second
+  assert(f.violations.some((x) => x.invariant === "percpu-ref-holders"), text);
+  const clean = fuzz({ ...opts, aligned: true, runs: 60, seed: 1 });
+  assertEquals(
+    clean.failure,
+    null,
+    clean.failure === null ? "" : formatFailure(clean.failure, opts),
+  );
+});
+
+Deno.test("fuzz finds kernel-reference §11 S6 at level 0: the unbind blocks forever, state left behind", () => {
+  const opts: FuzzOptions = {
+    series: 0,
+    kinds: ["ns-create", "ns-destroy", "fail"],
+    points: ["devm_add_action"],
+    runs: 200,
+  };
+  const f = mustFail(opts);
+  const text = formatFailure(f, opts);
+  assertEquals(f.violations.map((v) => v.invariant), ["no-hang"], text);
+  const hang = f.violations[0]!.message;
+  // the hang report names the wait, and why it never ends
+  assertMatch(hang, /blocked in wait_for_completion ← dax_pmem_percpu_exit ← /);
+  assertStringIncludes(hang, "devm_memremap_pages_release is not on any device's list");
+  assert(f.injected.some((x) => x.point === "devm_add_action"), text);
+  assert(f.left.blocked.length === 1, text);
+  assert(f.left.deviceSections.length > 0, text);
+  assert(f.left.arrayEntries.length > 0, text);
+  assert(f.left.pat.length > 0, text);
+});
+
+Deno.test("fuzz finds Logan's race at preset v5.0 (an Oops on a removed struct page), none at v5.2", () => {
+  const opts: FuzzOptions = { series: "v5.0", kinds: P2P_OPS, runs: 200 };
+  const f = mustFail(opts);
+  const text = formatFailure(f, opts);
+  assertEquals(f.violations.map((v) => v.invariant), ["no-oops"], text);
+  assertMatch(
+    f.violations[0]!.message,
+    /^Oops in task p2p-client\[\d+\]: BUG: unable to handle kernel paging request at ffffea/,
+  );
+  assertEquals(
+    f.sequence.ops.map((o) => o.op),
+    ["p2p-bind", "p2p-alloc", "p2p-unbind", "p2p-map"],
+    text,
+  );
+  assertEquals(f.left.blocked, ["p2p-unbind"], text);
+  const clean = fuzz({ ...opts, series: "v5.2", seed: 1 });
+  assertEquals(
+    clean.failure,
+    null,
+    clean.failure === null ? "" : formatFailure(clean.failure, opts),
+  );
+});
+
+Deno.test("fuzz finds, at v5.2, the livelock of touching device memory whose unbind has started", () => {
+  const opts: FuzzOptions = {
+    series: "v5.2",
+    kinds: ["hmm-add", "hmm-unbind", "migrate", "touch", "gpu-fault"],
+    touchDyingDeviceMemory: true,
+    runs: 300,
+  };
+  const f = mustFail(opts);
+  const text = formatFailure(f, opts);
+  const oops = f.violations.find((v) => v.invariant === "no-oops");
+  assert(oops !== undefined, text);
+  assertMatch(oops.message, /(livelock|faults forever)/);
+  assert(f.violations.some((v) => v.invariant === "device-page-accounting"), text);
+  assert(f.left.blocked.includes("hmm-unbind"), text);
+  // the default generator steers around it, as a driver that evicts before teardown does
+  const clean = fuzz({ ...opts, touchDyingDeviceMemory: false, runs: 150, seed: 1 });
+  assertEquals(
+    clean.failure,
+    null,
+    clean.failure === null ? "" : formatFailure(clean.failure, opts),
+  );
+});
