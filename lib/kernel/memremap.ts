@@ -610,10 +610,8 @@ export function get_dev_pagemap(
   pfn: number,
   pgmap: DevPagemap | null,
 ): DevPagemap | null {
-  // a pfn outside the physical address space is simulator misuse (RangeError), never a lookup
-  if (!(pfn >= 0 && pfn < 0x400000000) || !Number.isInteger(pfn)) {
-    checkPfn(k, pfn, "look up the pgmap of");
-  }
+  // one comparison on the common path: a pfn that is not a uint32 is checked for misuse
+  if (pfn >>> 0 !== pfn) checkPfn(k, pfn, "look up the pgmap of");
   const phys = pfn * PAGE_SIZE;
   // In the cached case the caller already holds a live reference.
   if (pgmap !== null) {

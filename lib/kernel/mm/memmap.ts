@@ -58,23 +58,26 @@ export function nullDeref(_k: Kernel, offset: number, skip = 0): never {
 /** @internal the section of `page`, or an Oops at the field `offset` would touch. */
 export function pageSection(k: Kernel, page: Page, offset: number, skip = 0): MemSection {
   const s = sectionOf(k.state(MM), page);
-  if (s === null) {
-    checkPfn(k, page, "touch the struct page of");
-    vmemmapFault(k, page, offset, 1 + skip);
-  }
+  if (s === null) vmemmapFault(k, page, offset, 1 + skip);
   return s;
 }
 
 /**
- * A RangeError for a pfn outside the machine's physical address space
- * (simulator misuse: no kernel pointer arithmetic produces one); a pfn inside
- * it whose section is absent is the kernel's Oops instead.
+ * Simulator misuse of a pfn (cold path): a TypeError for something that is
+ * not a pfn at all (not a non-negative integer), a RangeError for one beyond
+ * the machine's physical address space (no kernel pointer arithmetic yields
+ * one). A pfn inside the address space whose section is absent is no misuse:
+ * touching its struct page is the kernel's Oops.
  */
 export function checkPfn(k: Kernel, pfn: number, action: string): void {
-  const mm = k.state(MM);
   if (!Number.isSafeInteger(pfn) || pfn < 0) {
-    throw new RangeError(`Cannot ${action} pfn ${pfn}: a pfn is a non-negative integer`);
+    throw new TypeError(
+      `Cannot ${action} pfn ${
+        typeof pfn === "string" ? JSON.stringify(pfn) : String(pfn)
+      }: a pfn is a non-negative integer`,
+    );
   }
+  const mm = k.state(MM);
   const limit = 2 ** (mm.MAX_PHYSMEM_BITS - 12);
   if (pfn >= limit) {
     throw new RangeError(
@@ -90,14 +93,12 @@ export function checkPfn(k: Kernel, pfn: number, action: string): void {
 /**
  * pfn_to_page(pfn): pure arithmetic (vmemmap + pfn), as in the kernel — it
  * touches nothing, so it never faults; the access through the result does.
- * A TypeError for something that is not a pfn (simulator misuse).
+ * Something that is not a pfn of this machine is simulator misuse
+ * ({@link checkPfn}).
  */
 export function pfn_to_page(k: Kernel, pfn: number): Page {
-  if (!Number.isSafeInteger(pfn) || pfn < 0) {
-    throw new TypeError(`Cannot take pfn_to_page(${pfn}): a pfn is a non-negative integer`);
-  }
-  // 2^34 pfns is the 4-level limit: only beyond it is the machine's own limit looked up
-  if (pfn >= 0x400000000) checkPfn(k, pfn, "take pfn_to_page of");
+  // one comparison on the fault path: a uint32 pfn (below 16 TiB) is fine; the rest is checked
+  if (pfn >>> 0 !== pfn) checkPfn(k, pfn, "take pfn_to_page of");
   return pfn;
 }
 
