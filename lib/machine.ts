@@ -17,7 +17,7 @@ import {
   seededPolicy,
 } from "./sim/sched.ts";
 import type { KGen, Task } from "./sim/task.ts";
-import { checkOptions, Kernel, type KernelOptions } from "./kernel/kernel.ts";
+import { checkOptions, Kernel, KERNEL_OPTIONS, type KernelOptions } from "./kernel/kernel.ts";
 import { export_kernel_symbols } from "./kernel/exports.ts";
 import { loadCostModel } from "./sim/cost-model.ts";
 import type { SeriesOptions } from "./series.ts";
@@ -97,6 +97,7 @@ export class Machine {
 
    */
   constructor(opts: MachineOptions = {}) {
+    checkOptions("create a machine", opts, KERNEL_OPTIONS);
     this.kernel = new Kernel(opts);
     // vmlinux's exported symbols, as the series level exports them
     export_kernel_symbols(this.kernel);

@@ -60,6 +60,16 @@ export function checkOptions(action: string, opts: object, known: readonly strin
   }
 }
 
+/** The keys {@link KernelOptions} has (checked by {@link checkOptions}). */
+export const KERNEL_OPTIONS: readonly string[] = [
+  "cpus",
+  "seed",
+  "series",
+  "followups",
+  "variants",
+  "cost",
+];
+
 /** Options for a kernel. */
 export interface KernelOptions extends SeriesOptions {
   /** Number of simulated CPUs (default 2). */
@@ -109,14 +119,7 @@ export class Kernel implements WarnHost {
 
    */
   constructor(opts: KernelOptions = {}) {
-    checkOptions("create a kernel", opts, [
-      "cpus",
-      "seed",
-      "series",
-      "followups",
-      "variants",
-      "cost",
-    ]);
+    checkOptions("create a kernel", opts, KERNEL_OPTIONS);
     this.series = new Series(opts);
     this.cost = opts.cost ?? loadCostModel();
     this.prng = new Prng(opts.seed ?? 0);

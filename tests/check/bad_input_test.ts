@@ -26,7 +26,6 @@ import {
 } from "../../lib/kernel/mm/mod.ts";
 import { dmirror_create } from "../../lib/drivers/dmirror.ts";
 import { TestDaxDevice } from "../../lib/scenarios/driver.ts";
-import { fuzz } from "../../lib/check/fuzz.ts";
 
 type ErrorClass = typeof TypeError | typeof RangeError;
 
@@ -96,7 +95,11 @@ Deno.test("bad input: options objects are checked, never silently defaulted", ()
     /seed must be an integer .* got 1\.5/,
   );
   rejects(() => bootMachine("small", { seed: "7" as never }), TypeError, /got "7"/);
-  rejects(() => createMachine({ cpu: 4 } as never), TypeError, /unknown option "cpu"/);
+  rejects(
+    () => createMachine({ cpu: 4 } as never),
+    TypeError,
+    /Cannot create a machine: unknown option "cpu"/,
+  );
   rejects(() => createMachine({ cpus: 0 }), RangeError, /cpus must be an integer ≥ 1, got 0/);
   rejects(() => bootMachine("small").powerCycle({ series: 9 as never }), RangeError, /level 9/);
   rejects(
@@ -105,8 +108,6 @@ Deno.test("bad input: options objects are checked, never silently defaulted", ()
     /unknown option "sed"/,
   );
   rejects(() => bootMachine("no-such-machine"), RangeError, /no such description \(known: /);
-  rejects(() => fuzz({ runs: 0 }), RangeError, /0 sequences/);
-  rejects(() => fuzz({ kinds: ["teleport" as never] }), RangeError, /op kind "teleport"/);
 });
 
 Deno.test("bad input: negative, fractional and unaligned sizes", () => {
@@ -174,10 +175,10 @@ Deno.test("bad input: pfns outside physical memory", () => {
     RangeError,
     /pfn 0x10000000000: it is beyond the physical address space \(pfns below 0x400000000, MAX_PHYSMEM_BITS 46\)/,
   );
-  rejects(() => page_count(k, -5), RangeError, /pfn -5: a pfn is a non-negative integer/);
+  rejects(() => page_count(k, -5), TypeError, /pfn -5: a pfn is a non-negative integer/);
   rejects(() => pfn_to_page(k, 2 ** 36), RangeError, /beyond the physical address space/);
   rejects(() => get_dev_pagemap(k, 2 ** 50, null), RangeError, /look up the pgmap of pfn/);
-  rejects(() => get_dev_pagemap(k, -1, null), RangeError, /pfn -1/);
+  rejects(() => get_dev_pagemap(k, -1, null), TypeError, /pfn -1/);
   rejects(() => sectionState(k, 2 ** 40), RangeError, /sections are numbered 0\.\.524287/);
   rejects(() => __va(k, 2 ** 47), RangeError, /not a physical address below 2\^46/);
   // inside a task too: misuse surfaces to the caller, not as an Oops
