@@ -112,7 +112,10 @@ const hostBridge = z.strictObject({
 });
 
 const bar = z.strictObject({
-  index: z.number().int().min(0, "a BAR index is 0..5").max(5, "a BAR index is 0..5"),
+  index: z.number().int("must be a whole number").min(0, "a BAR index is 0..5").max(
+    5,
+    "a BAR index is 0..5",
+  ),
   size,
   type: z.enum(["mem32", "mem64"], 'must be "mem32" or "mem64"').default("mem64"),
   prefetch: z.boolean().default(false),

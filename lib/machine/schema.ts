@@ -145,6 +145,12 @@ const schema = z.strictObject({
   checkHardware(d, ctx, limit, maxBits);
 });
 
+/**
+ * @internal The zod schema of a machine description, for tests that
+ * enumerate its rules (tests/machine/bad_coverage_test.ts).
+ */
+export const machineSchema: unknown = schema;
+
 /* Formats a zod error as "at ram[0].size: <rule>" lines. */
 function formatIssues(error: z.ZodError): string {
   return error.issues.map((iss) => {
