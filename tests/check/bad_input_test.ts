@@ -190,6 +190,25 @@ Deno.test("bad input: pfns outside physical memory", () => {
   // a pfn inside the address space whose section is absent is the kernel's Oops, in the task
   const r = m.run((kk) => get_page(kk, 2 ** 30));
   assertEquals(r.oopses.length, 1);
+  // not a pfn at all: fractional, NaN, a string
+  rejects(() => pfn_to_page(k, 1.5), TypeError, /pfn 1\.5: a pfn is a non-negative integer/);
+  rejects(() => get_dev_pagemap(k, NaN, null), TypeError, /pfn NaN/);
+  rejects(() => pfn_to_page(k, "12" as never), TypeError, /pfn "12"/);
+});
+
+Deno.test("bad input: valid pfns past 2^32 pass the hot paths' one-comparison check", () => {
+  // 4-level: pfns up to 2^34; 5-level (bench-64t): up to 2^40
+  const m4 = bootMachine("fuzz");
+  assertEquals(pfn_to_page(m4.k, 2 ** 34 - 1), 2 ** 34 - 1);
+  assertEquals(get_dev_pagemap(m4.k, 2 ** 33, null), null);
+  const m5 = bootMachine("bench-64t");
+  assertEquals(pfn_to_page(m5.k, 2 ** 39), 2 ** 39);
+  assertEquals(get_dev_pagemap(m5.k, 2 ** 39, null), null);
+  rejects(
+    () => pfn_to_page(m5.k, 2 ** 40),
+    RangeError,
+    /pfns below 0x10000000000, MAX_PHYSMEM_BITS 52/,
+  );
 });
 
 Deno.test("bad input: functions that do not exist at the chosen level", () => {
