@@ -67,10 +67,17 @@ function pidWithArg(path: string): number | null {
 }
 
 Deno.test("executor: five loopback-only ports, a 0600 connection file, a key that leaks nowhere", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memremap-nettest-nb-" });
+  const release = `${dir}/release`;
   const tmp = await writeTemp({
-    // runs long enough to be looked at
+    // runs until the test has looked (the file appears), 30 s at most: no wall-clock guess
     "slow.ipynb": makeNotebook([
-      "await new Promise((r) => setTimeout(r, 2500));\nconsole.log('done');",
+      `const release = ${JSON.stringify(release)};\n` +
+      "for (let i = 0; i < 600; i++) {\n" +
+      "  if (await Deno.stat(release).then(() => true, () => false)) break;\n" +
+      "  await new Promise((r) => setTimeout(r, 50));\n" +
+      "}\n" +
+      "console.log('done');",
     ]),
   });
   const kernelTmp = await Deno.makeTempDir({ prefix: "memremap-nettest-" });
@@ -147,12 +154,22 @@ Deno.test("executor: five loopback-only ports, a 0600 connection file, a key tha
       "key in /proc/<pid>/environ",
     );
 
+    // the connection file's directory is private too
+    assertEquals(Deno.statSync(conn!.replace(/\/kernel\.json$/, "")).mode! & 0o777, 0o700);
+
+    await Deno.writeTextFile(release, "");
     const status = await child.status;
     const [stdout, stderr] = await output;
     assertEquals(status.code, 0, stderr);
     assert(!stdout.includes(key) && !stderr.includes(key), "key in the report command's output");
     const files = filesUnder(site);
     assert(files.some((f) => f.endsWith(".ipynb")), "executed notebooks are under the site");
+    const executed = JSON.parse(Deno.readTextFileSync(files.find((f) => f.endsWith(".ipynb"))!));
+    assertEquals(
+      [executed.cells[0].outputs[0].text].flat().join(""),
+      "done\n",
+      "the cell ran to its end",
+    );
     for (const f of files) {
       const bytes = Deno.readFileSync(f);
       assert(!new TextDecoder().decode(bytes).includes(key), `key in ${f}`);
@@ -168,5 +185,6 @@ Deno.test("executor: five loopback-only ports, a 0600 connection file, a key tha
     await output.catch(() => {});
     await tmp.cleanup();
     await Deno.remove(kernelTmp, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -2,7 +2,7 @@
  * Messages with a bad or missing HMAC signature are dropped and reported
  * once; a fake kernel (zeromq, in a subprocess) sends some.
  */
-import { assertEquals, assertMatch } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import {
   type CodeCell,
   createMessage,
@@ -10,9 +10,10 @@ import {
   encodeMessage,
   executeNotebook,
   Kernel,
+  runNotebooks,
   Signer,
 } from "../../lib/notebook/mod.ts";
-import { makeNotebook, processAlive } from "./_helpers.ts";
+import { makeNotebook, processAlive, writeTemp } from "./_helpers.ts";
 import { ROOT } from "../report/_build.ts";
 
 Deno.test("Signer and decodeMessage() accept good signatures and reject bad, missing and tampered ones", () => {
@@ -74,4 +75,36 @@ Deno.test("Kernel drops replies and outputs with bad or missing signatures and r
     await kernel.shutdown();
   }
   assertEquals(processAlive(kernel.pid), false);
+});
+
+Deno.test("runNotebooks (the report's executor) drops forged shell and iopub messages and reports them once, naming the notebook", async () => {
+  const tmp = await writeTemp({ "forged.ipynb": makeNotebook(["one", "two"]) });
+  const warnings: string[] = [];
+  try {
+    const [run] = await runNotebooks([tmp.paths["forged.ipynb"]!], {
+      cellTimeoutMs: 10_000,
+      kernel: {
+        argv: [
+          Deno.execPath(),
+          "run",
+          "-A",
+          `${ROOT}/tests/notebook/_fake_kernel.ts`,
+          "{connection_file}",
+        ],
+      },
+      onWarning: (w) => warnings.push(w),
+    });
+    assertEquals(run!.status, "ok", run!.failure?.message); // the forged error reply was dropped
+    assertEquals(run!.stats!.rejectedMessages, 6); // per cell: a forged and an unsigned stream, a forged reply
+    const outputs = JSON.stringify(run!.notebook!.cells.map((c) => (c as CodeCell).outputs));
+    assert(outputs.includes("genuine output") && !/FORGED|unsigned/.test(outputs), outputs);
+    assertEquals(warnings.length, 1, warnings.join("\n"));
+    assertMatch(
+      warnings[0]!,
+      /^\S+forged\.ipynb: dropped a (iopub|reply) message from kernel pid \d+: (bad|missing) signature/,
+    );
+    assertEquals(processAlive(run!.kernelPid!), false);
+  } finally {
+    await tmp.cleanup();
+  }
 });

@@ -3,7 +3,8 @@
  * metadata.kernelspec names another kernel or another language, one whose
  * `cells` is not a list, and notebooks that never finish (a promise that
  * never settles, a busy loop) — each a clear error on stderr naming the
- * notebook, exit status 1, no kernel left behind; the good notebook of the
+ * notebook, exit status 1, no kernel and no connection file left behind
+ * (not even of the kernels killed on timeout); the good notebook of the
  * same run still renders. (runNotebooks' own messages: client_test.ts.)
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
@@ -24,6 +25,8 @@ Deno.test("tools/report.ts names every bad notebook and why, and exits 1", async
     "never-settles.ipynb": makeNotebook(['console.log("start")', "await new Promise(() => {})"]),
     "busy-loop.ipynb": makeNotebook(["while (true) {}"]),
   });
+  // the kernels' connection files go here, to see that even killed kernels leave none
+  const kernelTmp = await Deno.makeTempDir({ prefix: "memremap-badnb-" });
   try {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -37,7 +40,7 @@ Deno.test("tools/report.ts names every bad notebook and why, and exits 1", async
         ...Object.values(tmp.paths),
       ],
       cwd: ROOT,
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", TMPDIR: kernelTmp },
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -68,13 +71,16 @@ Deno.test("tools/report.ts names every bad notebook and why, and exits 1", async
       /: cell 1 \("while \(true\) \{\}"\) did not finish within 3 s/,
     );
     assertEquals(failed.length, 6, stderr);
+    assert(!/\n\s+at /.test(stderr), `a stack trace: ${stderr}`);
     assert(!failed.some((l) => l.includes("good.ipynb")), stderr);
     const build = JSON.parse(await Deno.readTextFile(`${tmp.dir}/site/build.json`));
     const good = build.notebooks.find((n: { path: string }) => n.path.endsWith("good.ipynb"));
     assertEquals(good.status, "ok");
     // the kernels it killed (and the others) are gone
     assertEquals(ourKernelProcesses(child.pid), []);
+    assertEquals([...Deno.readDirSync(kernelTmp)].map((e) => e.name), []);
   } finally {
     await tmp.cleanup();
+    await Deno.remove(kernelTmp, { recursive: true });
   }
 });
