@@ -488,10 +488,13 @@ export function* devm_memremap_pages(
  */
 function checkPgmapRange(k: Kernel, pgmap: DevPagemap): void {
   const { start, end } = pgmap.res;
-  const what = `Cannot map pgmap with res [${start}, ${end}]`;
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) {
-    throw new TypeError(`${what}: res.start and res.end are integer byte addresses`);
+    throw new TypeError(
+      `Cannot map pgmap with res { start: ${start}, end: ${end} }: res.start and res.end are integer byte addresses`,
+    );
   }
+  const hx = (n: number) => (n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`);
+  const what = `Cannot map pgmap [mem ${hx(start)}-${hx(end)}]`;
   if (start < 0) throw new RangeError(`${what}: a physical address is not negative`);
   if (end < start) {
     throw new RangeError(
@@ -501,9 +504,7 @@ function checkPgmapRange(k: Kernel, pgmap: DevPagemap): void {
   const bits = k.state(MM).MAX_PHYSMEM_BITS;
   if (end >= 2 ** bits) {
     throw new RangeError(
-      `Cannot map pgmap [mem 0x${start.toString(16)}-0x${
-        end.toString(16)
-      }]: it ends beyond the physical address space (2^${bits} bytes)`,
+      `${what}: it ends beyond the physical address space (2^${bits} bytes)`,
     );
   }
 }

@@ -150,7 +150,14 @@ Deno.test("bad input: negative, fractional and unaligned sizes", () => {
   rejects(
     () => m.call(devm_memremap_pages, new Device(k, "d0"), inverted),
     RangeError,
-    /empty or inverted/,
+    /Cannot map pgmap \[mem 0x400000000-0x3ffffff9c\]: the range is empty or inverted/,
+  );
+  const fractional = new DevPagemap();
+  fractional.res = { start: 2 ** 34 + 0.5, end: 2 ** 35 };
+  rejects(
+    () => m.call(devm_memremap_pages, new Device(k, "d2"), fractional),
+    TypeError,
+    /res\.start and res\.end are integer byte addresses/,
   );
   const huge = new DevPagemap();
   huge.res = { start: 2 ** 50, end: 2 ** 50 + 2 ** 27 - 1 };
