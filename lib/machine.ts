@@ -63,7 +63,10 @@ export type MachineOptions = KernelOptions;
 function toPolicy(s: Schedule | undefined): SchedulePolicy {
   if (s === undefined || s === "default") return defaultPolicy;
   if (Array.isArray(s)) return explicitPolicy(s as readonly string[]);
-  if (typeof s === "object" && s !== null && "seed" in s) return seededPolicy(new Prng(s.seed));
+  if (typeof s === "object" && s !== null && "seed" in s) {
+    checkOptions("use schedule { seed }", s, ["seed"]);
+    return seededPolicy(new Prng(s.seed));
+  }
   if (typeof s === "object" && s !== null && "choose" in s) return s as SchedulePolicy;
   throw new TypeError(
     `Cannot use schedule ${
@@ -116,6 +119,7 @@ export class Machine {
 
   /** Runs every spawned task until all have finished or are blocked. */
   runAll(opts: { schedule?: Schedule } = {}): Omit<RunResult<unknown>, "value" | "done"> {
+    checkOptions("run the machine", opts, ["schedule"]);
     return this.kernel.sched.runUntilQuiescent(toPolicy(opts.schedule));
   }
 
@@ -137,6 +141,7 @@ export class Machine {
     opts: { schedule?: Schedule; name?: string; cpu?: number } = {},
   ): RunResult<T> {
     checkBody("run", fn);
+    checkOptions("run", opts, ["schedule", "name", "cpu"]);
     const t = this.spawn(opts.name ?? (fn.name || "task"), fn, opts.cpu);
     const out = this.runAll(opts.schedule === undefined ? {} : { schedule: opts.schedule });
     return {
@@ -223,6 +228,7 @@ export function exploreMachine(
   setup: (m: Machine) => void,
   opts: { maxSchedules?: number } = {},
 ): Exploration {
+  checkOptions("explore schedules", opts, ["maxSchedules"]);
   return explore((policy) => {
     const m = make();
     setup(m);

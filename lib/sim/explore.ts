@@ -82,6 +82,11 @@ export function explore(
   opts: { maxSchedules?: number } = {},
 ): Exploration {
   const max = opts.maxSchedules ?? 100_000;
+  if (!(Number.isInteger(max) && max >= 1)) {
+    throw new RangeError(
+      `Cannot explore schedules: maxSchedules must be an integer ≥ 1, got ${String(max)}`,
+    );
+  }
   const schedules: ExploredSchedule[] = [];
   const counts: Record<ScheduleOutcome, number> = { "oops": 0, "deadlock/hang": 0, "clean": 0 };
   let prefix: number[] = [];

@@ -5,7 +5,7 @@
  * Oops for a pfn no machine has, a kernel error code for a malformed range).
  */
 import { assertEquals, assertThrows } from "@std/assert";
-import { bootMachine, createMachine } from "../../lib/machine.ts";
+import { bootMachine, createMachine, exploreMachine } from "../../lib/machine.ts";
 import { Device } from "../../lib/kernel/device.ts";
 import { devm_release_action } from "../../lib/kernel/devres.ts";
 import {
@@ -108,6 +108,26 @@ Deno.test("bad input: options objects are checked, never silently defaulted", ()
     /unknown option "sed"/,
   );
   rejects(() => bootMachine("no-such-machine"), RangeError, /no such description \(known: /);
+  // running and exploring: a misspelt option or a bound that would explore nothing
+  const m = createMachine();
+  rejects(
+    () => m.run(() => 1, { schedul: "default" } as never),
+    TypeError,
+    /Cannot run: unknown option "schedul" \(known: schedule, name, cpu\)/,
+  );
+  rejects(() => m.runAll({ shedule: [] } as never), TypeError, /unknown option "shedule"/);
+  rejects(() => m.run(() => 1, { schedule: { seed: 1.5 } }), TypeError, /seed must be an integer/);
+  rejects(() => m.run(() => 1, { cpu: 5 }), RangeError, /on CPU 5: the machine has CPUs 0\.\.1/);
+  rejects(
+    () => exploreMachine(() => createMachine(), () => {}, { maxSchedules: 0 }),
+    RangeError,
+    /maxSchedules must be an integer ≥ 1, got 0/,
+  );
+  rejects(
+    () => exploreMachine(() => createMachine(), () => {}, { max: 3 } as never),
+    TypeError,
+    /Cannot explore schedules: unknown option "max"/,
+  );
 });
 
 Deno.test("bad input: negative, fractional and unaligned sizes", () => {
