@@ -77,6 +77,16 @@ Deno.test("fault: an allocation failure is VM_FAULT_OOM, which kills the process
   assertEquals(p.touch(a, true), SIGKILL);
 });
 
+Deno.test("fault: the zero page is the kernel image's, so a failing alloc_page cannot fail a read fault", () => {
+  const { k, p } = proc();
+  const a = anon(p, 1);
+  k.faults.arm("alloc_page", { nth: 1 });
+  // the first read sets the zero page up; the armed allocation failure is for a real allocation
+  assertEquals(p.load32(a), 0);
+  assert(is_zero_pfn(k, pte_pfn(pteAt(p.mm.pgd, a))));
+  assertEquals(p.touch(a, true), SIGKILL, "the COW copy is a real allocation: it fails");
+});
+
 Deno.test("fault points: alloc_page and device_page_alloc are registered", () => {
   const { k } = proc();
   k.state(HUB);
