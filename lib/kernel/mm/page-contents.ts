@@ -22,7 +22,7 @@
  */
 import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_SIZE, PAGES_PER_SECTION } from "./constants.ts";
-import { pageExt } from "./page-ext.ts";
+import { EXT_CHUNK, EXT_STRIDE, pageExt } from "./page-ext.ts";
 import type { Page } from "./types.ts";
 import { HUB } from "./hub.ts";
 
@@ -187,20 +187,18 @@ export const CONTENTS: SubsystemKey<ChunkStore> = {
 
 /** The chunk id of `page` (0: reads as zeros). */
 export function pageChunk(k: Kernel, page: Page): number {
-  const e = pageExt(k, page, 0);
-  return e.chunk === null ? 0 : e.chunk[page & (PAGES_PER_SECTION - 1)]!;
+  const r = pageExt(k, page, 0).rec;
+  return r === null ? 0 : r[(page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK]!;
 }
 
 function setChunk(k: Kernel, page: Page, id: number): void {
-  const e = pageExt(k, page, 0);
-  (e.chunk ??= new Int32Array(PAGES_PER_SECTION))[page & (PAGES_PER_SECTION - 1)] = id;
+  pageExt(k, page, 0).records()[(page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK] = id;
 }
 
 /** An unshared chunk for `page`, created or copied as needed (the write path). */
 function writableChunk(k: Kernel, cs: ChunkStore, page: Page): number {
-  const e = pageExt(k, page, 0);
-  const col = e.chunk ??= new Int32Array(PAGES_PER_SECTION);
-  const i = page & (PAGES_PER_SECTION - 1);
+  const col = pageExt(k, page, 0).records();
+  const i = (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK;
   let id = col[i]!;
   if (id === 0) {
     id = cs.alloc();
