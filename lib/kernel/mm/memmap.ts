@@ -230,6 +230,17 @@ export function zone_device_type(k: Kernel, page: Page): number {
 }
 
 /**
+ * `is_zone_device_page(page) ? page->pgmap : NULL` in one section lookup
+ * (drivers' "is this page mine" tests).
+ */
+export function zone_device_pgmap(k: Kernel, page: Page): DevPagemap | null {
+  const s = pageSection(k, page, PAGE_FIELD.flags);
+  const i = page - s.nr * PAGES_PER_SECTION;
+  if (wordZone(s.words === null ? s.fill : s.words[i]!) !== ZONE_DEVICE) return null;
+  return s.runs === null ? s.pgmap : s.pgmapAt(i);
+}
+
+/**
  * page_to_nid(page). The debug kernel's PF_POISONED_CHECK applies (the model
  * runs with CONFIG_DEBUG_VM_PGFLAGS): an uninitialised struct page is
  * "page:<addr> is uninitialized and poisoned" and a BUG.

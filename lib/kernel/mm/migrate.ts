@@ -53,7 +53,9 @@
  */
 import type { Kernel } from "../kernel.ts";
 import { EINVAL } from "../errno.ts";
-import { is_zone_device_page, zone_device_type } from "./memmap.ts";
+import { is_zone_device_page, nullDeref, zone_device_type } from "./memmap.ts";
+import { DEV_PAGEMAP_TYPE_OFFSET, PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
+import { wordZone } from "./page-flags.ts";
 import { _vm_normal_page, chargeWalk } from "./memory.ts";
 import {
   anon_vma_prepare,
@@ -72,11 +74,16 @@ import {
 } from "./mmu-notifier.ts";
 import {
   copy_page_anon_state,
+  EXT_MAPCOUNT,
+  EXT_MAPPING,
+  EXT_STRIDE,
   head_mapping_raw,
-  page_mapcount,
+  mappingObject,
   page_mapped,
   PageCompound,
+  pageExt,
   pageFlags2,
+  pageIdx,
   PG_lru,
   PG_swapbacked,
   PG_uptodate,
@@ -320,15 +327,23 @@ function migrate_vma_collect(k: Kernel, m: Migrate): void {
  */
 export function migrate_vma_check_page(k: Kernel, page: Page): boolean {
   let extra = 1;
-  if (PageCompound(k, page)) return false;
-  const type = zone_device_type(k, page);
-  if (type !== -1) {
-    if (type === MEMORY_DEVICE_PRIVATE) return true;
-    if (type !== MEMORY_DEVICE_PUBLIC) return false;
+  // one section lookup for every field read below (a compound page returns first)
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  const i = pageIdx(page);
+  if (e.compound !== null && e.compound[i] !== 0) return false; // PageCompound
+  const s = e.section;
+  if (wordZone(s.word(i)) === ZONE_DEVICE) {
+    const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(i);
+    if (pgmap === null) nullDeref(k, DEV_PAGEMAP_TYPE_OFFSET);
+    if (pgmap.type === MEMORY_DEVICE_PRIVATE) return true;
+    if (pgmap.type !== MEMORY_DEVICE_PUBLIC) return false;
     extra++;
   }
-  if (page_mapping(k, page) !== null) extra += 1;
-  return page_count(k, page) - extra <= page_mapcount(k, page);
+  const rec = e.rec;
+  const raw = rec === null ? 0 : rec[i * EXT_STRIDE + EXT_MAPPING]!;
+  if ((raw & 1) === 0 && mappingObject(k, raw) !== null) extra += 1; // page_mapping
+  const mapcount = rec === null ? 0 : rec[i * EXT_STRIDE + EXT_MAPCOUNT]!; // page_mapcount
+  return s.ref(i) - extra <= mapcount; // page_count
 }
 
 /** remove_migration_pte of `page` at one address of this VMA (restoring a collected pte). */

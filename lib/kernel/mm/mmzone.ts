@@ -174,6 +174,8 @@ export class MmState {
   MAX_PHYSMEM_BITS: number = MAX_PHYSMEM_BITS_L4;
   /** NR_MEM_SECTIONS. */
   NR_MEM_SECTIONS = 2 ** (MAX_PHYSMEM_BITS_L4 - SECTION_SIZE_BITS);
+  /** NR_MEM_SECTIONS * PAGES_PER_SECTION: the first pfn no section can hold. */
+  maxSectionPfn: number = 2 ** (MAX_PHYSMEM_BITS_L4 - SECTION_SIZE_BITS) * PAGES_PER_SECTION;
   /** VMEMMAP_START. */
   vmemmapStart: bigint = VMEMMAP_BASE_L4;
   /** PAGE_OFFSET. */
@@ -237,6 +239,7 @@ export class MmState {
     const l5 = this.paging === "5-level";
     this.MAX_PHYSMEM_BITS = l5 ? MAX_PHYSMEM_BITS_L5 : MAX_PHYSMEM_BITS_L4;
     this.NR_MEM_SECTIONS = 2 ** (this.MAX_PHYSMEM_BITS - SECTION_SIZE_BITS);
+    this.maxSectionPfn = this.NR_MEM_SECTIONS * PAGES_PER_SECTION;
     this.vmemmapStart = l5 ? VMEMMAP_BASE_L5 : VMEMMAP_BASE_L4;
     this.pageOffset = l5 ? PAGE_OFFSET_BASE_L5 : PAGE_OFFSET_BASE_L4;
     this.roots = new Array(this.NR_MEM_SECTIONS / SECTIONS_PER_ROOT).fill(null);
@@ -290,11 +293,13 @@ export const MM: SubsystemKey<MmState> = {
 
 /** The section holding `pfn`, or null when it is not present (hot path: no allocation). */
 export function sectionOf(mm: MmState, pfn: number): MemSection | null {
-  const nr = Math.floor(pfn / PAGES_PER_SECTION);
-  if (!(nr >= 0 && nr < mm.NR_MEM_SECTIONS)) return null;
+  // pfn < NR_MEM_SECTIONS * PAGES_PER_SECTION < 2^38 makes the quotient an int32: no Math.floor
+  if (!(pfn >= 0 && pfn < mm.maxSectionPfn)) return null;
+  const nr = (pfn / PAGES_PER_SECTION) | 0;
   const leaf = mm.roots[nr >>> 8];
   if (leaf === null || leaf === undefined) return null;
-  return leaf[nr & 0xff] ?? null;
+  const ms = leaf[nr & 0xff];
+  return ms === undefined ? null : ms;
 }
 
 /** pfn_to_section_nr(pfn). */

@@ -316,10 +316,13 @@ export function pagesEqual(k: Kernel, a: Page, b: Page): boolean {
 export function copy_highpage(k: Kernel, to: Page, from: Page): void {
   const cs = k.state(HUB).cs;
   const src = pageChunk(k, from);
-  const old = pageChunk(k, to);
+  const rec = pageExt(k, to, 0).rec;
+  const o = (to & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK;
+  const old = rec === null ? 0 : rec[o]!;
   if (src !== old) {
     if (src !== 0) cs.refcnt[src]!++;
-    setChunk(k, to, src);
+    if (rec !== null) rec[o] = src;
+    else setChunk(k, to, src);
     if (old !== 0) cs.put(old);
   }
   cs.stats.copies++;
@@ -333,11 +336,27 @@ export function copy_user_highpage(k: Kernel, to: Page, from: Page): void {
 
 /** clear_highpage(page): the page reads as zeros (its chunk reference is dropped). */
 export function clear_highpage(k: Kernel, page: Page): void {
-  const id = pageChunk(k, page);
+  const rec = pageExt(k, page, 0).rec;
+  if (rec === null) return;
+  const o = (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK;
+  const id = rec[o]!;
   if (id !== 0) {
     k.state(HUB).cs.put(id);
-    setChunk(k, page, 0);
+    rec[o] = 0;
   }
+}
+
+/**
+ * The page allocator's free of one page: clear_highpage (the chunk
+ * reference is dropped) then resetPageExt, with one section lookup.
+ */
+export function clear_highpage_reset(k: Kernel, page: Page): void {
+  const rec = pageExt(k, page, 0).rec;
+  if (rec === null) return;
+  const o = (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE;
+  const id = rec[o + EXT_CHUNK]!;
+  if (id !== 0) k.state(HUB).cs.put(id);
+  rec.fill(0, o, o + EXT_STRIDE);
 }
 
 /** Host bytes the chunk store holds (full buffers plus compact slots). */
