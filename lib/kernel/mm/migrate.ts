@@ -77,10 +77,8 @@ import {
   EXT_MAPCOUNT,
   EXT_MAPPING,
   EXT_STRIDE,
-  head_mapping_raw,
   mappingObject,
   page_mapped,
-  PageCompound,
   pageExt,
   pageFlags2,
   pageIdx,
@@ -111,7 +109,6 @@ import {
 } from "./pgtable.ts";
 import { is_zero_pfn } from "./ram-alloc.ts";
 import { get_page, put_page } from "./swap.ts";
-import { page_count } from "./memmap.ts";
 import {
   page_add_new_anon_rmap,
   page_mapping,
@@ -223,6 +220,17 @@ function collect_skip(m: Migrate, start: number, end: number): void {
   }
 }
 
+/**
+ * collect_pmd's test, from one section lookup: the page has a mapping
+ * (page_mapping of its head is set) and is not compound (4.20 skips THPs).
+ */
+function collectable(k: Kernel, page: Page): boolean {
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  const i = pageIdx(page);
+  if (e.compound !== null && e.compound[i] !== 0) return false; // PageCompound (head or tail)
+  return e.rec !== null && e.rec[i * EXT_STRIDE + EXT_MAPPING] !== 0;
+}
+
 /** migrate_vma_collect_pmd(pmdp, start, end, walk). */
 function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
   const vma = m.vma;
@@ -282,7 +290,7 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
       if (pte_write(pte)) mpfn = orBits(mpfn, MIGRATE_PFN_WRITE);
     }
     // FIXME support THP (4.20): compound pages and pages without a mapping are skipped
-    if (page === null || head_mapping_raw(k, page) === 0 || PageCompound(k, page)) {
+    if (page === null || !collectable(k, page)) {
       m.dst[m.npages] = 0;
       m.src[m.npages++] = 0;
       continue;
@@ -509,10 +517,20 @@ function migrate_vma_insert_page(k: Kernel, m: Migrate, addr: number, page: Page
  */
 function migrate_page(k: Kernel, newpage: Page, page: Page): number {
   let expected = 1;
-  const type = zone_device_type(k, page);
-  if (type === MEMORY_DEVICE_PRIVATE || type === MEMORY_DEVICE_PUBLIC) expected++;
-  if (page_mapping(k, page) !== null) expected += 1; // page cache reference (never reaches here for private dst)
-  if (page_count(k, page) !== expected) return -11;
+  // zone, pgmap type, mapping and count of `page` from one section lookup
+  const e = pageExt(k, page, PAGE_FIELD.flags);
+  const s = e.section;
+  const i = pageIdx(page);
+  if (wordZone(s.word(i)) === ZONE_DEVICE) {
+    const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(i);
+    if (pgmap === null) nullDeref(k, DEV_PAGEMAP_TYPE_OFFSET);
+    if (pgmap.type === MEMORY_DEVICE_PRIVATE || pgmap.type === MEMORY_DEVICE_PUBLIC) expected++;
+  }
+  let h = i; // compound_head
+  if (e.compound !== null && e.compound[i]! < 0) h += e.compound[i]!;
+  const raw = e.rec === null ? 0 : e.rec[h * EXT_STRIDE + EXT_MAPPING]!;
+  if ((raw & 1) === 0 && mappingObject(k, raw) !== null) expected += 1; // page cache reference (never reaches here for private dst)
+  if (s.ref(h) !== expected) return -11; // page_count
   // index, mapping and the swap-backed / uptodate / dirty flags move to newpage
   copy_page_anon_state(k, newpage, page, PG_swapbacked | PG_uptodate | 1);
   return 0;
