@@ -175,11 +175,11 @@ export class MmState {
   /** NR_MEM_SECTIONS. */
   NR_MEM_SECTIONS = 2 ** (MAX_PHYSMEM_BITS_L4 - SECTION_SIZE_BITS);
   /** First pfn of the section sectionOf found last (-1e18: none). */
-  cacheBase0 = -1e18;
+  cacheBase0: number = -1e18;
   /** That section. */
   cacheSec0: MemSection | null = null;
   /** First pfn of the one found before it. */
-  cacheBase1 = -1e18;
+  cacheBase1: number = -1e18;
   /** That section. */
   cacheSec1: MemSection | null = null;
   /** NR_MEM_SECTIONS * PAGES_PER_SECTION: the first pfn no section can hold. */
