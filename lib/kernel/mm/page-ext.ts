@@ -88,12 +88,19 @@ export function extGet64(rec: Int32Array, o: number): number {
   return rec[o + 1]! * TWO32 + (rec[o]! >>> 0);
 }
 
-/** Stores `v` (a safe integer) at slots `o`, `o + 1` of `rec`. */
+/**
+ * Stores `v` at slots `o`, `o + 1` of `rec`. A TypeError for a value that
+ * is not a safe integer (page->index and page->private are unsigned longs:
+ * the record would silently truncate anything else).
+ */
 export function extSet64(rec: Int32Array, o: number, v: number): void {
-  if (v >= 0 && v <= 0x7fffffff) {
+  if ((v | 0) === v && v >= 0) {
     rec[o] = v;
     rec[o + 1] = 0;
   } else {
+    if (!Number.isSafeInteger(v)) {
+      throw new TypeError(`Cannot store ${v} in a struct page field: it must be an integer`);
+    }
     const hi = Math.floor(v / TWO32);
     rec[o] = v - hi * TWO32;
     rec[o + 1] = hi;

@@ -4,7 +4,7 @@
  * of neighbouring pages stay apart, and a section that was removed or
  * re-added is never answered from the cache.
  */
-import { assert, assertEquals, assertStrictEquals } from "@std/assert";
+import { assert, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import {
   __nr_to_section,
   EXT_STRIDE,
@@ -60,6 +60,9 @@ Deno.test("page record: index and private keep every safe integer, apart from th
     assertEquals(page_private(k, page + 1), 0);
     assertEquals(raw_mapcount(k, page + 1), -1);
   }
+  // anything else would be truncated: refused
+  assertThrows(() => set_page_index(k, page, 1.5), TypeError, "must be an integer");
+  assertThrows(() => set_page_private(k, page, 2 ** 60), TypeError, "must be an integer");
   const s = sectionOf(k.state(MM), page)!;
   assertEquals(s.ext!.rec!.length, 32768 * EXT_STRIDE);
 });
