@@ -55,8 +55,7 @@ import type { Kernel, SubsystemKey } from "../kernel/kernel.ts";
 import { Device, device_release_driver, Driver, driver_probe_device } from "../kernel/device.ts";
 import { EFAULT, EINVAL, ENOENT, ENOMEM, IS_ERR } from "../kernel/errno.ts";
 import { hmm_devmem_add, type HmmDevmem, type HmmDevmemOps } from "../kernel/hmm.ts";
-import { page_pgmap } from "../kernel/mm/memmap.ts";
-import { is_zone_device_page } from "../kernel/mm/memmap.ts";
+import { is_zone_device_page, zone_device_pgmap } from "../kernel/mm/memmap.ts";
 import { vm_insert_page } from "../kernel/mm/memory.ts";
 import {
   AddressSpace,
@@ -268,8 +267,8 @@ function emit(
 
 /** dummy_device_is_mine(mdevice, page): a ZONE_DEVICE page of this device's devmem. */
 export function dmirror_is_mine(k: Kernel, md: DmirrorDevice, page: Page): boolean {
-  if (!is_zone_device_page(k, page)) return false;
-  return page_pgmap(k, page)?.data === md.devmem;
+  const pgmap = zone_device_pgmap(k, page);
+  return pgmap !== null && pgmap.data === md.devmem;
 }
 
 /**

@@ -90,8 +90,7 @@ import { EINVAL, ENOMEM, IS_ERR } from "../../kernel/errno.ts";
 import { hmm_devmem_add, type HmmDevmem, type HmmDevmemOps } from "../../kernel/hmm.ts";
 import { dev_info } from "../../kernel/device.ts";
 import { WARN, WARN_ON } from "../../kernel/printk.ts";
-import { is_device_private_page } from "../../kernel/mm/devmap.ts";
-import { page_pgmap } from "../../kernel/mm/memmap.ts";
+import { zone_device_pgmap, zone_device_type } from "../../kernel/mm/memmap.ts";
 import {
   hmm_devmem_page_get_drvdata,
   hmm_devmem_page_set_drvdata,
@@ -119,7 +118,7 @@ import {
   type HmmRange,
 } from "../../kernel/mm/hmm-mirror.ts";
 import { orBits } from "../../kernel/mm/pgtable.ts";
-import type { Page } from "../../kernel/mm/types.ts";
+import { MEMORY_DEVICE_PRIVATE, type Page } from "../../kernel/mm/types.ts";
 import type { CopyEnd, CopyFence } from "../../hw/gpu/gpu.ts";
 import {
   nouveau_bo_new,
@@ -415,7 +414,7 @@ export function nouveau_fence_wait(k: Kernel, fence: NouveauFence): void {
 
 /** dma_map_page(dev, page): the bus address of a system page, or -1 (dma_mapping_error) for a device-private one. */
 function dma_map_page(k: Kernel, page: Page): number {
-  return is_device_private_page(k, page) ? -1 : page * 4096;
+  return zone_device_type(k, page) === MEMORY_DEVICE_PRIVATE ? -1 : page * 4096;
 }
 
 // ---- chunks and pages ----
@@ -900,8 +899,8 @@ export function nouveau_dmem_migrate_vma(
 
 /** nouveau_dmem_page(drm, page): a device-private page of this device's devmem. */
 export function nouveau_dmem_page(k: Kernel, drm: NouveauDrm, page: Page): boolean {
-  if (!is_device_private_page(k, page)) return false;
-  return drm.dmem !== null && page_pgmap(k, page)?.data === drm.dmem.devmem;
+  if (zone_device_type(k, page) !== MEMORY_DEVICE_PRIVATE) return false; // is_device_private_page
+  return drm.dmem !== null && zone_device_pgmap(k, page)?.data === drm.dmem.devmem;
 }
 
 /**

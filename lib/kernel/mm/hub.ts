@@ -1,6 +1,6 @@
 /**
  * One per-kernel object holding the process side's state (the page-ext
- * columns, the RAM allocator, page contents, fault counters) and the memory
+ * records, the RAM allocator, page contents, fault counters) and the memory
  * model's MmState, so that a fault path asks the kernel for one subsystem
  * instead of five (the kernel caches the last two it was asked for).
  * Simulator plumbing: no kernel counterpart.
@@ -18,7 +18,7 @@ import { FaultState } from "./memory.ts";
 export class MmHub {
   /** The memory model (sections, memmap). */
   readonly mm: MmState;
-  /** page-ext columns. */
+  /** page-ext state (the per-page records hang off each MemSection). */
   readonly ext: PageExtState;
   /** System RAM allocator. */
   readonly ram: RamAllocState = new RamAllocState();

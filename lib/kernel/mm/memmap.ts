@@ -15,7 +15,13 @@
  */
 import { OopsSignal } from "../../sim/sched.ts";
 import type { Kernel } from "../kernel.ts";
-import { PAGE_FIELD, PAGES_PER_SECTION, STRUCT_PAGE_SIZE, ZONE_DEVICE } from "./constants.ts";
+import {
+  DEV_PAGEMAP_TYPE_OFFSET,
+  PAGE_FIELD,
+  PAGES_PER_SECTION,
+  STRUCT_PAGE_SIZE,
+  ZONE_DEVICE,
+} from "./constants.ts";
 import { MemSection, MM, type MmState, sectionOf, type Zone } from "./mmzone.ts";
 import {
   PAGE_POISON_WORD,
@@ -234,6 +240,33 @@ export function __ClearPageWaiters(k: Kernel, page: Page): void {
 export function page_pgmap(k: Kernel, page: Page): DevPagemap | null {
   const s = pageSection(k, page, PAGE_FIELD.pgmap);
   return s.runs === null ? s.pgmap : s.pgmapAt(page - s.nr * PAGES_PER_SECTION);
+}
+
+/**
+ * is_zone_device_page(page) and, for a ZONE_DEVICE page, page->pgmap->type
+ * in one section lookup: -1 for any other page, else the MEMORY_DEVICE_*
+ * type (is_device_private_page and friends test against it). A ZONE_DEVICE
+ * page with a NULL page->pgmap Oopses reading pgmap->type, as
+ * is_device_private_page would.
+ */
+export function zone_device_type(k: Kernel, page: Page): number {
+  const s = pageSection(k, page, PAGE_FIELD.flags);
+  const i = page - s.nr * PAGES_PER_SECTION;
+  if (wordZone(s.words === null ? s.fill : s.words[i]!) !== ZONE_DEVICE) return -1;
+  const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(i);
+  if (pgmap === null) nullDeref(k, DEV_PAGEMAP_TYPE_OFFSET);
+  return pgmap.type;
+}
+
+/**
+ * `is_zone_device_page(page) ? page->pgmap : NULL` in one section lookup
+ * (drivers' "is this page mine" tests).
+ */
+export function zone_device_pgmap(k: Kernel, page: Page): DevPagemap | null {
+  const s = pageSection(k, page, PAGE_FIELD.flags);
+  const i = page - s.nr * PAGES_PER_SECTION;
+  if (wordZone(s.words === null ? s.fill : s.words[i]!) !== ZONE_DEVICE) return null;
+  return s.runs === null ? s.pgmap : s.pgmapAt(i);
 }
 
 /**

@@ -287,11 +287,12 @@ export function do_swap_page(k: Kernel, vmf: VmFault): number {
   if (non_swap_entry(entry)) {
     if (is_migration_entry(entry)) return 0; // migration_entry_wait
     if (is_device_private_entry(entry)) {
-      const st = k.state(HUB).faults;
+      const hub = k.state(HUB);
+      const st = hub.faults;
       st.devicePrivate++;
       k.clock.advance(st.devNs);
       st.inDeviceFault++;
-      const cs = k.state(HUB).cs;
+      const cs = hub.cs;
       cs.suppressCharge++;
       let ret: number;
       try {

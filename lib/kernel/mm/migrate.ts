@@ -53,8 +53,9 @@
  */
 import type { Kernel } from "../kernel.ts";
 import { EINVAL } from "../errno.ts";
-import { is_device_private_page, is_device_public_page } from "./devmap.ts";
-import { is_zone_device_page } from "./memmap.ts";
+import { is_zone_device_page, nullDeref, zone_device_type } from "./memmap.ts";
+import { DEV_PAGEMAP_TYPE_OFFSET, PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
+import { wordZone } from "./page-flags.ts";
 import { _vm_normal_page, chargeWalk } from "./memory.ts";
 import {
   anon_vma_prepare,
@@ -72,18 +73,18 @@ import {
   mmu_notifier_invalidate_range_start,
 } from "./mmu-notifier.ts";
 import {
-  compound_head,
-  page_index,
-  page_mapcount,
+  copy_page_anon_state,
+  EXT_MAPCOUNT,
+  EXT_MAPPING,
+  EXT_STRIDE,
+  mappingObject,
   page_mapped,
-  page_mapping_raw,
-  PageCompound,
+  pageExt,
   pageFlags2,
+  pageIdx,
   PG_lru,
   PG_swapbacked,
   PG_uptodate,
-  set_page_index,
-  set_page_mapping_raw,
   setPageFlag2,
   trylock_page,
   unlock_page,
@@ -108,7 +109,6 @@ import {
 } from "./pgtable.ts";
 import { is_zero_pfn } from "./ram-alloc.ts";
 import { get_page, put_page } from "./swap.ts";
-import { page_count } from "./memmap.ts";
 import {
   page_add_new_anon_rmap,
   page_mapping,
@@ -120,7 +120,7 @@ import {
   TTU_MIGRATION,
 } from "./rmap.ts";
 import { is_huge_zero_pmd, split_huge_page, split_huge_pmd } from "./huge-memory.ts";
-import type { Page } from "./types.ts";
+import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC, type Page } from "./types.ts";
 import { HUB } from "./hub.ts";
 
 /** MIGRATE_PFN_VALID. */
@@ -220,6 +220,17 @@ function collect_skip(m: Migrate, start: number, end: number): void {
   }
 }
 
+/**
+ * collect_pmd's test, from one section lookup: the page has a mapping
+ * (page_mapping of its head is set) and is not compound (4.20 skips THPs).
+ */
+function collectable(k: Kernel, page: Page): boolean {
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  const i = pageIdx(page);
+  if (e.compound !== null && e.compound[i] !== 0) return false; // PageCompound (head or tail)
+  return e.rec !== null && e.rec[i * EXT_STRIDE + EXT_MAPPING] !== 0;
+}
+
 /** migrate_vma_collect_pmd(pmdp, start, end, walk). */
 function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
   const vma = m.vma;
@@ -279,9 +290,7 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
       if (pte_write(pte)) mpfn = orBits(mpfn, MIGRATE_PFN_WRITE);
     }
     // FIXME support THP (4.20): compound pages and pages without a mapping are skipped
-    if (
-      page === null || page_mapping_raw(k, compound_head(k, page)) === 0 || PageCompound(k, page)
-    ) {
+    if (page === null || !collectable(k, page)) {
       m.dst[m.npages] = 0;
       m.src[m.npages++] = 0;
       continue;
@@ -326,14 +335,23 @@ function migrate_vma_collect(k: Kernel, m: Migrate): void {
  */
 export function migrate_vma_check_page(k: Kernel, page: Page): boolean {
   let extra = 1;
-  if (PageCompound(k, page)) return false;
-  if (is_zone_device_page(k, page)) {
-    if (is_device_private_page(k, page)) return true;
-    if (!is_device_public_page(k, page)) return false;
+  // one section lookup for every field read below (a compound page returns first)
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  const i = pageIdx(page);
+  if (e.compound !== null && e.compound[i] !== 0) return false; // PageCompound
+  const s = e.section;
+  if (wordZone(s.word(i)) === ZONE_DEVICE) {
+    const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(i);
+    if (pgmap === null) nullDeref(k, DEV_PAGEMAP_TYPE_OFFSET);
+    if (pgmap.type === MEMORY_DEVICE_PRIVATE) return true;
+    if (pgmap.type !== MEMORY_DEVICE_PUBLIC) return false;
     extra++;
   }
-  if (page_mapping(k, page) !== null) extra += 1;
-  return page_count(k, page) - extra <= page_mapcount(k, page);
+  const rec = e.rec;
+  const raw = rec === null ? 0 : rec[i * EXT_STRIDE + EXT_MAPPING]!;
+  if ((raw & 1) === 0 && mappingObject(k, raw) !== null) extra += 1; // page_mapping
+  const mapcount = rec === null ? 0 : rec[i * EXT_STRIDE + EXT_MAPCOUNT]!; // page_mapcount
+  return s.ref(i) - extra <= mapcount; // page_count
 }
 
 /** remove_migration_pte of `page` at one address of this VMA (restoring a collected pte). */
@@ -462,8 +480,9 @@ function migrate_vma_insert_page(k: Kernel, m: Migrate, addr: number, page: Page
     anon_vma_prepare(k, vma);
     setPageFlag2(k, page, PG_uptodate, true);
     let entry: number;
-    if (is_zone_device_page(k, page)) {
-      if (is_device_private_page(k, page)) {
+    const type = zone_device_type(k, page);
+    if (type !== -1) {
+      if (type === MEMORY_DEVICE_PRIVATE) {
         entry = swp_entry_to_pte(make_device_private_entry(page, (vma.vm_flags & VM_WRITE) !== 0));
       } else {
         entry = pfn_pte(page, vma.vm_page_prot);
@@ -480,7 +499,7 @@ function migrate_vma_insert_page(k: Kernel, m: Migrate, addr: number, page: Page
     if (cur !== 0 && (!pte_present(cur) || !is_zero_pfn(k, pte_pfn(cur)))) break abort;
     mm.rss[MM_ANONPAGES]!++;
     page_add_new_anon_rmap(k, page, vma, addr, false);
-    if (!is_zone_device_page(k, page)) setPageFlag2(k, page, PG_lru | PG_swapbacked, true);
+    if (type === -1) setPageFlag2(k, page, PG_lru | PG_swapbacked, true);
     get_page(k, page);
     t.ptes![j] = entry;
     m.src[i] = MIGRATE_PFN_MIGRATE;
@@ -498,15 +517,22 @@ function migrate_vma_insert_page(k: Kernel, m: Migrate, addr: number, page: Page
  */
 function migrate_page(k: Kernel, newpage: Page, page: Page): number {
   let expected = 1;
-  if (is_zone_device_page(k, page)) {
-    if (is_device_private_page(k, page) || is_device_public_page(k, page)) expected++;
+  // zone, pgmap type, mapping and count of `page` from one section lookup
+  const e = pageExt(k, page, PAGE_FIELD.flags);
+  const s = e.section;
+  const i = pageIdx(page);
+  if (wordZone(s.word(i)) === ZONE_DEVICE) {
+    const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(i);
+    if (pgmap === null) nullDeref(k, DEV_PAGEMAP_TYPE_OFFSET);
+    if (pgmap.type === MEMORY_DEVICE_PRIVATE || pgmap.type === MEMORY_DEVICE_PUBLIC) expected++;
   }
-  if (page_mapping(k, page) !== null) expected += 1; // page cache reference (never reaches here for private dst)
-  if (page_count(k, page) !== expected) return -11;
-  set_page_index(k, newpage, page_index(k, page));
-  set_page_mapping_raw(k, newpage, page_mapping_raw(k, page));
-  const f = pageFlags2(k, page);
-  setPageFlag2(k, newpage, f & (PG_swapbacked | PG_uptodate | 1), true);
+  let h = i; // compound_head
+  if (e.compound !== null && e.compound[i]! < 0) h += e.compound[i]!;
+  const raw = e.rec === null ? 0 : e.rec[h * EXT_STRIDE + EXT_MAPPING]!;
+  if ((raw & 1) === 0 && mappingObject(k, raw) !== null) expected += 1; // page cache reference (never reaches here for private dst)
+  if (s.ref(h) !== expected) return -11; // page_count
+  // index, mapping and the swap-backed / uptodate / dirty flags move to newpage
+  copy_page_anon_state(k, newpage, page, PG_swapbacked | PG_uptodate | 1);
   return 0;
 }
 
@@ -534,14 +560,15 @@ function migrate_vma_pages(k: Kernel, m: Migrate): void {
       continue;
     }
     const mapping = page_mapping(k, page);
-    if (is_zone_device_page(k, newpage)) {
-      if (is_device_private_page(k, newpage)) {
+    const ntype = zone_device_type(k, newpage);
+    if (ntype !== -1) {
+      if (ntype === MEMORY_DEVICE_PRIVATE) {
         // only private anonymous memory moves to un-addressable device memory
         if (mapping !== null) {
           m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
           continue;
         }
-      } else if (!is_device_public_page(k, newpage)) {
+      } else if (ntype !== MEMORY_DEVICE_PUBLIC) {
         m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
         continue;
       }

@@ -174,6 +174,16 @@ export class MmState {
   MAX_PHYSMEM_BITS: number = MAX_PHYSMEM_BITS_L4;
   /** NR_MEM_SECTIONS. */
   NR_MEM_SECTIONS = 2 ** (MAX_PHYSMEM_BITS_L4 - SECTION_SIZE_BITS);
+  /** First pfn of the section sectionOf found last (-1e18: none). */
+  cacheBase0: number = -1e18;
+  /** That section. */
+  cacheSec0: MemSection | null = null;
+  /** First pfn of the one found before it. */
+  cacheBase1: number = -1e18;
+  /** That section. */
+  cacheSec1: MemSection | null = null;
+  /** NR_MEM_SECTIONS * PAGES_PER_SECTION: the first pfn no section can hold. */
+  maxSectionPfn: number = 2 ** (MAX_PHYSMEM_BITS_L4 - SECTION_SIZE_BITS) * PAGES_PER_SECTION;
   /** VMEMMAP_START. */
   vmemmapStart: bigint = VMEMMAP_BASE_L4;
   /** PAGE_OFFSET. */
@@ -237,6 +247,8 @@ export class MmState {
     const l5 = this.paging === "5-level";
     this.MAX_PHYSMEM_BITS = l5 ? MAX_PHYSMEM_BITS_L5 : MAX_PHYSMEM_BITS_L4;
     this.NR_MEM_SECTIONS = 2 ** (this.MAX_PHYSMEM_BITS - SECTION_SIZE_BITS);
+    this.maxSectionPfn = this.NR_MEM_SECTIONS * PAGES_PER_SECTION;
+    sectionCacheFlush(this);
     this.vmemmapStart = l5 ? VMEMMAP_BASE_L5 : VMEMMAP_BASE_L4;
     this.pageOffset = l5 ? PAGE_OFFSET_BASE_L5 : PAGE_OFFSET_BASE_L4;
     this.roots = new Array(this.NR_MEM_SECTIONS / SECTIONS_PER_ROOT).fill(null);
@@ -288,13 +300,39 @@ export const MM: SubsystemKey<MmState> = {
   },
 };
 
-/** The section holding `pfn`, or null when it is not present (hot path: no allocation). */
+/**
+ * The section holding `pfn`, or null when it is not present (hot path: no
+ * allocation). The two sections found last are remembered on the MmState (a
+ * migration alternates between a RAM and a device section); linking or
+ * unlinking any section forgets them.
+ */
 export function sectionOf(mm: MmState, pfn: number): MemSection | null {
-  const nr = Math.floor(pfn / PAGES_PER_SECTION);
-  if (!(nr >= 0 && nr < mm.NR_MEM_SECTIONS)) return null;
+  const d = pfn - mm.cacheBase0;
+  if (d >= 0 && d < PAGES_PER_SECTION) return mm.cacheSec0;
+  const d1 = pfn - mm.cacheBase1;
+  if (d1 >= 0 && d1 < PAGES_PER_SECTION) return mm.cacheSec1;
+  return sectionOfSlow(mm, pfn);
+}
+
+function sectionOfSlow(mm: MmState, pfn: number): MemSection | null {
+  // pfn < NR_MEM_SECTIONS * PAGES_PER_SECTION < 2^38 makes the quotient an int32: no Math.floor
+  if (!(pfn >= 0 && pfn < mm.maxSectionPfn)) return null;
+  const nr = (pfn / PAGES_PER_SECTION) | 0;
   const leaf = mm.roots[nr >>> 8];
   if (leaf === null || leaf === undefined) return null;
-  return leaf[nr & 0xff] ?? null;
+  const ms = leaf[nr & 0xff];
+  if (ms === undefined || ms === null) return null;
+  mm.cacheBase1 = mm.cacheBase0;
+  mm.cacheSec1 = mm.cacheSec0;
+  mm.cacheBase0 = nr * PAGES_PER_SECTION;
+  mm.cacheSec0 = ms;
+  return ms;
+}
+
+/** @internal forgets the sections sectionOf remembers (a section was unlinked or the table reset). */
+export function sectionCacheFlush(mm: MmState): void {
+  mm.cacheBase0 = mm.cacheBase1 = -1e18;
+  mm.cacheSec0 = mm.cacheSec1 = null;
 }
 
 /** pfn_to_section_nr(pfn). */
@@ -388,6 +426,7 @@ export function linkSection(mm: MmState, ms: MemSection): void {
   }
   leaf[ms.nr & 0xff] = ms;
   mm.presentSections++;
+  sectionCacheFlush(mm);
 }
 
 /** @internal unlinks a section and kills its memmap. */
@@ -397,6 +436,7 @@ export function unlinkSection(mm: MmState, ms: MemSection): void {
     leaf[ms.nr & 0xff] = null;
     mm.presentSections--;
   }
+  sectionCacheFlush(mm);
   ms.flags = 0;
   ms.words = null;
   ms.spill = null;

@@ -22,7 +22,7 @@
  */
 import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_SIZE, PAGES_PER_SECTION } from "./constants.ts";
-import { pageExt } from "./page-ext.ts";
+import { EXT_CHUNK, EXT_STRIDE, pageExt } from "./page-ext.ts";
 import type { Page } from "./types.ts";
 import { HUB } from "./hub.ts";
 
@@ -187,20 +187,18 @@ export const CONTENTS: SubsystemKey<ChunkStore> = {
 
 /** The chunk id of `page` (0: reads as zeros). */
 export function pageChunk(k: Kernel, page: Page): number {
-  const e = pageExt(k, page, 0);
-  return e.chunk === null ? 0 : e.chunk[page & (PAGES_PER_SECTION - 1)]!;
+  const r = pageExt(k, page, 0).rec;
+  return r === null ? 0 : r[(page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK]!;
 }
 
 function setChunk(k: Kernel, page: Page, id: number): void {
-  const e = pageExt(k, page, 0);
-  (e.chunk ??= new Int32Array(PAGES_PER_SECTION))[page & (PAGES_PER_SECTION - 1)] = id;
+  pageExt(k, page, 0).records()[(page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK] = id;
 }
 
 /** An unshared chunk for `page`, created or copied as needed (the write path). */
 function writableChunk(k: Kernel, cs: ChunkStore, page: Page): number {
-  const e = pageExt(k, page, 0);
-  const col = e.chunk ??= new Int32Array(PAGES_PER_SECTION);
-  const i = page & (PAGES_PER_SECTION - 1);
+  const col = pageExt(k, page, 0).records();
+  const i = (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK;
   let id = col[i]!;
   if (id === 0) {
     id = cs.alloc();
@@ -318,10 +316,13 @@ export function pagesEqual(k: Kernel, a: Page, b: Page): boolean {
 export function copy_highpage(k: Kernel, to: Page, from: Page): void {
   const cs = k.state(HUB).cs;
   const src = pageChunk(k, from);
-  const old = pageChunk(k, to);
+  const rec = pageExt(k, to, 0).rec;
+  const o = (to & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK;
+  const old = rec === null ? 0 : rec[o]!;
   if (src !== old) {
     if (src !== 0) cs.refcnt[src]!++;
-    setChunk(k, to, src);
+    if (rec !== null) rec[o] = src;
+    else setChunk(k, to, src);
     if (old !== 0) cs.put(old);
   }
   cs.stats.copies++;
@@ -335,11 +336,27 @@ export function copy_user_highpage(k: Kernel, to: Page, from: Page): void {
 
 /** clear_highpage(page): the page reads as zeros (its chunk reference is dropped). */
 export function clear_highpage(k: Kernel, page: Page): void {
-  const id = pageChunk(k, page);
+  const rec = pageExt(k, page, 0).rec;
+  if (rec === null) return;
+  const o = (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK;
+  const id = rec[o]!;
   if (id !== 0) {
     k.state(HUB).cs.put(id);
-    setChunk(k, page, 0);
+    rec[o] = 0;
   }
+}
+
+/**
+ * The page allocator's free of one page: clear_highpage (the chunk
+ * reference is dropped) then resetPageExt, with one section lookup.
+ */
+export function clear_highpage_reset(k: Kernel, page: Page): void {
+  const rec = pageExt(k, page, 0).rec;
+  if (rec === null) return;
+  const o = (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE;
+  const id = rec[o + EXT_CHUNK]!;
+  if (id !== 0) k.state(HUB).cs.put(id);
+  rec.fill(0, o, o + EXT_STRIDE);
 }
 
 /** Host bytes the chunk store holds (full buffers plus compact slots). */

@@ -5,15 +5,23 @@
  * `private` / `hmm_data`, the compound-page links of a THP, the flags the
  * packed word has no room for, and the model's page-contents chunk.
  *
- * Each column is a typed array per section, created on the first write to
- * that column in that section: a section whose pages are never mapped by a
- * process costs nothing here. Columns belong to one {@link MemSection}
- * object; when the section is hot-removed and re-added the old columns are
+ * The hot fields are interleaved: one Int32Array per section with
+ * {@link EXT_STRIDE} slots per page (a 32-byte record, two pages per cache
+ * line — the way struct page keeps a page's fields together), created on the
+ * first write to any of them in that section: a section whose pages are
+ * never mapped by a process costs nothing here. A fault that touches a page
+ * reads one record instead of six columns. The compound links (THPs are
+ * rare) stay a separate column. The arrays belong to one {@link MemSection}
+ * object; when the section is hot-removed and re-added the old ones are
  * dropped with it, and touching a page whose section is gone is the same
  * Oops as reading its struct page (at the field's offset).
  *
+ * Record slots ({@link EXT_MAPCOUNT} …): `_mapcount + 1`, mapping id, extra
+ * flags, contents chunk id, `index` and `private` as two 32-bit halves each
+ * (low word unsigned, high word signed: exact for every safe integer).
+ *
  * Encodings:
- * - `_mapcount` is stored plus one, so a zeroed column reads -1 (unmapped).
+ * - `_mapcount` is stored plus one, so a zeroed record reads -1 (unmapped).
  * - `mapping` is an id: 0 = NULL; `id * 2 + 1` for an anon_vma (the kernel's
  *   PAGE_MAPPING_ANON bit); `id * 2` for an address_space. Ids come from
  *   {@link mappingId}.
@@ -59,27 +67,62 @@ export const PG_mlocked = 32;
 /** PG_hwpoison. */
 export const PG_hwpoison = 64;
 
-/** The extra columns of one section. */
+/** Int32 slots per page in {@link PageExt.rec}. */
+export const EXT_STRIDE = 8;
+/** Slot: _mapcount + 1. */
+export const EXT_MAPCOUNT = 0;
+/** Slot: mapping id (see module doc). */
+export const EXT_MAPPING = 1;
+/** Slot: flags beyond the packed word (PG_dirty, ...). */
+export const EXT_FLAGS = 2;
+/** Slot: page-contents chunk id (0: the page reads as zeros). */
+export const EXT_CHUNK = 3;
+/** Slot: page->index, low 32 bits (unsigned); the high half follows. */
+export const EXT_INDEX = 4;
+/** Slot: page->private / hmm_data, low 32 bits (unsigned); the high half follows. */
+export const EXT_PRIVATE = 6;
+const TWO32 = 4294967296;
+
+/** Reads the 64-bit value stored at slots `o`, `o + 1` of `rec`. */
+export function extGet64(rec: Int32Array, o: number): number {
+  return rec[o + 1]! * TWO32 + (rec[o]! >>> 0);
+}
+
+/**
+ * Stores `v` at slots `o`, `o + 1` of `rec`. A TypeError for a value that
+ * is not a safe integer (page->index and page->private are unsigned longs:
+ * the record would silently truncate anything else).
+ */
+export function extSet64(rec: Int32Array, o: number, v: number): void {
+  if ((v | 0) === v && v >= 0) {
+    rec[o] = v;
+    rec[o + 1] = 0;
+  } else {
+    if (!Number.isSafeInteger(v)) {
+      throw new TypeError(`Cannot store ${v} in a struct page field: it must be an integer`);
+    }
+    const hi = Math.floor(v / TWO32);
+    rec[o] = v - hi * TWO32;
+    rec[o + 1] = hi;
+  }
+}
+
+/** The extra struct page fields of one section. */
 export class PageExt {
-  /** _mapcount + 1. */
-  mapcount: Int32Array | null = null;
-  /** mapping id (see module doc). */
-  mapping: Int32Array | null = null;
-  /** page->index. */
-  index: Float64Array | null = null;
-  /** page->private / hmm_data. */
-  priv: Float64Array | null = null;
-  /** page-contents chunk id (0: the page reads as zeros). */
-  chunk: Int32Array | null = null;
-  /** Flags beyond the packed word (PG_dirty, ...). */
-  flags: Uint8Array | null = null;
+  /** The interleaved records ({@link EXT_STRIDE} slots per page), created on first write. */
+  rec: Int32Array | null = null;
   /** Compound links: head = order, tail = -(offset to the head). */
   compound: Int32Array | null = null;
   /**
-   * Creates the (empty) columns of a section.
+   * Creates the (empty) fields of a section.
    * @param section the section they belong to.
    */
   constructor(readonly section: MemSection) {}
+
+  /** The records, created (zeroed) on first use. */
+  records(): Int32Array {
+    return this.rec ??= new Int32Array(PAGES_PER_SECTION * EXT_STRIDE);
+  }
 }
 
 /** Objects page->mapping may point to. */
@@ -147,14 +190,14 @@ export function mappingObject(k: Kernel, raw: number): MappingObject | null {
 
 /** The raw page->mapping value (id encoding). */
 export function page_mapping_raw(k: Kernel, page: Page): number {
-  const e = pageExt(k, page, PAGE_EXT_FIELD.mapping);
-  return e.mapping === null ? 0 : e.mapping[pageIdx(page)]!;
+  const r = pageExt(k, page, PAGE_EXT_FIELD.mapping).rec;
+  return r === null ? 0 : r[pageIdx(page) * EXT_STRIDE + EXT_MAPPING]!;
 }
 
 /** Sets the raw page->mapping value. */
 export function set_page_mapping_raw(k: Kernel, page: Page, raw: number): void {
-  const e = pageExt(k, page, PAGE_EXT_FIELD.mapping);
-  (e.mapping ??= new Int32Array(PAGES_PER_SECTION))[pageIdx(page)] = raw;
+  pageExt(k, page, PAGE_EXT_FIELD.mapping).records()[pageIdx(page) * EXT_STRIDE + EXT_MAPPING] =
+    raw;
 }
 
 /** PageAnon(page): page->mapping has the PAGE_MAPPING_ANON bit. */
@@ -165,31 +208,31 @@ export function PageAnon(k: Kernel, page: Page): boolean {
     const c = e.compound[i]!;
     if (c < 0) i += c; // compound_head
   }
-  return e.mapping !== null && (e.mapping[i]! & 1) === 1;
+  return e.rec !== null && (e.rec[i * EXT_STRIDE + EXT_MAPPING]! & 1) === 1;
 }
 
 /** page->index. */
 export function page_index(k: Kernel, page: Page): number {
-  const e = pageExt(k, page, PAGE_EXT_FIELD.index);
-  return e.index === null ? 0 : e.index[pageIdx(page)]!;
+  const r = pageExt(k, page, PAGE_EXT_FIELD.index).rec;
+  return r === null ? 0 : extGet64(r, pageIdx(page) * EXT_STRIDE + EXT_INDEX);
 }
 
 /** Sets page->index. */
 export function set_page_index(k: Kernel, page: Page, index: number): void {
-  const e = pageExt(k, page, PAGE_EXT_FIELD.index);
-  (e.index ??= new Float64Array(PAGES_PER_SECTION))[pageIdx(page)] = index;
+  const r = pageExt(k, page, PAGE_EXT_FIELD.index).records();
+  extSet64(r, pageIdx(page) * EXT_STRIDE + EXT_INDEX, index);
 }
 
 /** page->private (for a device page: hmm_data). */
 export function page_private(k: Kernel, page: Page): number {
-  const e = pageExt(k, page, PAGE_EXT_FIELD.private);
-  return e.priv === null ? 0 : e.priv[pageIdx(page)]!;
+  const r = pageExt(k, page, PAGE_EXT_FIELD.private).rec;
+  return r === null ? 0 : extGet64(r, pageIdx(page) * EXT_STRIDE + EXT_PRIVATE);
 }
 
 /** set_page_private(page, v). */
 export function set_page_private(k: Kernel, page: Page, v: number): void {
-  const e = pageExt(k, page, PAGE_EXT_FIELD.private);
-  (e.priv ??= new Float64Array(PAGES_PER_SECTION))[pageIdx(page)] = v;
+  const r = pageExt(k, page, PAGE_EXT_FIELD.private).records();
+  extSet64(r, pageIdx(page) * EXT_STRIDE + EXT_PRIVATE, v);
 }
 
 /**
@@ -207,16 +250,15 @@ export function hmm_devmem_page_get_drvdata(k: Kernel, page: Page): number {
 
 /** The extra-flags byte of a page. */
 export function pageFlags2(k: Kernel, page: Page): number {
-  const e = pageExt(k, page, 0);
-  return e.flags === null ? 0 : e.flags[pageIdx(page)]!;
+  const r = pageExt(k, page, 0).rec;
+  return r === null ? 0 : r[pageIdx(page) * EXT_STRIDE + EXT_FLAGS]!;
 }
 
 /** Sets (on) or clears extra flag bits of a page. */
 export function setPageFlag2(k: Kernel, page: Page, bits: number, on: boolean): void {
-  const e = pageExt(k, page, 0);
-  const f = e.flags ??= new Uint8Array(PAGES_PER_SECTION);
-  const i = pageIdx(page);
-  f[i] = on ? f[i]! | bits : f[i]! & ~bits;
+  const f = pageExt(k, page, 0).records();
+  const i = pageIdx(page) * EXT_STRIDE + EXT_FLAGS;
+  f[i] = (on ? f[i]! | bits : f[i]! & ~bits) & 0xff;
 }
 
 /** PageDirty(page). */
@@ -302,14 +344,87 @@ export function clear_compound_page(k: Kernel, page: Page, order: number): void 
 
 /** page->_mapcount (raw, -1 = unmapped) of this exact struct page. */
 export function raw_mapcount(k: Kernel, page: Page): number {
-  const e = pageExt(k, page, PAGE_EXT_FIELD._mapcount);
-  return e.mapcount === null ? -1 : e.mapcount[pageIdx(page)]! - 1;
+  const r = pageExt(k, page, PAGE_EXT_FIELD._mapcount).rec;
+  return r === null ? -1 : r[pageIdx(page) * EXT_STRIDE + EXT_MAPCOUNT]! - 1;
 }
 
 /** Sets page->_mapcount (raw). */
 export function set_raw_mapcount(k: Kernel, page: Page, v: number): void {
-  const e = pageExt(k, page, PAGE_EXT_FIELD._mapcount);
-  (e.mapcount ??= new Int32Array(PAGES_PER_SECTION))[pageIdx(page)] = v + 1;
+  pageExt(k, page, PAGE_EXT_FIELD._mapcount).records()[pageIdx(page) * EXT_STRIDE + EXT_MAPCOUNT] =
+    v + 1;
+}
+
+/**
+ * Adds `delta` to page->_mapcount (raw) of this exact struct page and
+ * returns the new raw value (atomic_add_return; one section lookup).
+ */
+export function raw_mapcount_add(k: Kernel, page: Page, delta: number): number {
+  const r = pageExt(k, page, PAGE_EXT_FIELD._mapcount).records();
+  const o = pageIdx(page) * EXT_STRIDE + EXT_MAPCOUNT;
+  const v = r[o]! + delta;
+  r[o] = v;
+  return v - 1;
+}
+
+/**
+ * page_mapping_raw(compound_head(page)) with one section lookup (a THP never
+ * crosses a section): the raw mapping of the page's head.
+ */
+export function head_mapping_raw(k: Kernel, page: Page): number {
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  let i = pageIdx(page);
+  if (e.compound !== null) {
+    const c = e.compound[i]!;
+    if (c < 0) i += c;
+  }
+  return e.rec === null ? 0 : e.rec[i * EXT_STRIDE + EXT_MAPPING]!;
+}
+
+/**
+ * __page_set_anon_rmap's stores: page->mapping = `raw` and page->index =
+ * `index` (one section lookup).
+ */
+export function set_page_anon_raw(k: Kernel, page: Page, raw: number, index: number): void {
+  const r = pageExt(k, page, PAGE_EXT_FIELD.mapping).records();
+  const o = pageIdx(page) * EXT_STRIDE;
+  r[o + EXT_MAPPING] = raw;
+  extSet64(r, o + EXT_INDEX, index);
+}
+
+/**
+ * page_index(compound_head(page)) + (page - head): the page's own offset in
+ * its mapping (vma_address and rmap_walk use it), one section lookup.
+ */
+export function page_linear_index(k: Kernel, page: Page): number {
+  const e = pageExt(k, page, PAGE_FIELD.compound_head);
+  let i = pageIdx(page), off = 0;
+  if (e.compound !== null) {
+    const c = e.compound[i]!;
+    if (c < 0) {
+      i += c;
+      off = -c;
+    }
+  }
+  return (e.rec === null ? 0 : extGet64(e.rec, i * EXT_STRIDE + EXT_INDEX)) + off;
+}
+
+/**
+ * migrate_page_move_mapping / migrate_page_states for an anonymous page
+ * (one section lookup each side): newpage->index = page->index,
+ * newpage->mapping = page->mapping, and the extra flags of `page` under
+ * `mask` set on newpage.
+ */
+export function copy_page_anon_state(k: Kernel, newpage: Page, page: Page, mask: number): void {
+  const src = pageExt(k, page, PAGE_EXT_FIELD.index).rec;
+  const o = pageIdx(page) * EXT_STRIDE;
+  const index = src === null ? 0 : extGet64(src, o + EXT_INDEX);
+  const mapping = src === null ? 0 : src[o + EXT_MAPPING]!;
+  const flags = src === null ? 0 : src[o + EXT_FLAGS]!;
+  const dst = pageExt(k, newpage, PAGE_EXT_FIELD.index).records();
+  const d = pageIdx(newpage) * EXT_STRIDE;
+  extSet64(dst, d + EXT_INDEX, index);
+  dst[d + EXT_MAPPING] = mapping;
+  dst[d + EXT_FLAGS] = (dst[d + EXT_FLAGS]! | (flags & mask)) & 0xff;
 }
 
 /** compound_mapcount_ptr(head) value: PMD mappings of a THP, raw (-1 = none). */
@@ -331,7 +446,7 @@ export function setCompoundMapcount(k: Kernel, head: Page, v: number): void {
 export function page_mapcount(k: Kernel, page: Page): number {
   const e = pageExt(k, page, PAGE_FIELD.compound_head);
   const i = pageIdx(page);
-  let n = e.mapcount === null ? 0 : e.mapcount[i]!; // _mapcount + 1
+  let n = e.rec === null ? 0 : e.rec[i * EXT_STRIDE + EXT_MAPCOUNT]!; // _mapcount + 1
   if (e.compound !== null) {
     const c = e.compound[i]!;
     if (c !== 0) n += compoundMapcount(k, c < 0 ? page + c : page) + 1; // a THP head or tail
@@ -342,7 +457,9 @@ export function page_mapcount(k: Kernel, page: Page): number {
 /** total_mapcount(head): every PTE mapping of every subpage plus the PMD mappings. */
 export function total_mapcount(k: Kernel, page: Page): number {
   const e = pageExt(k, page, PAGE_FIELD.compound_head);
-  if (e.compound === null) return e.mapcount === null ? 0 : e.mapcount[pageIdx(page)]!;
+  if (e.compound === null) {
+    return e.rec === null ? 0 : e.rec[pageIdx(page) * EXT_STRIDE + EXT_MAPCOUNT]!;
+  }
   const head = compound_head(k, page);
   const order = compound_order(k, head);
   if (order === 0) return raw_mapcount(k, page) + 1;
@@ -418,12 +535,6 @@ export function PageLocked(k: Kernel, page: Page): boolean {
  * (the caller drops the chunk reference first).
  */
 export function resetPageExt(k: Kernel, page: Page): void {
-  const e = pageExt(k, page, 0);
-  const i = pageIdx(page);
-  if (e.mapping !== null) e.mapping[i] = 0;
-  if (e.index !== null) e.index[i] = 0;
-  if (e.priv !== null) e.priv[i] = 0;
-  if (e.mapcount !== null) e.mapcount[i] = 0;
-  if (e.flags !== null) e.flags[i] = 0;
-  if (e.chunk !== null) e.chunk[i] = 0;
+  const r = pageExt(k, page, 0).rec;
+  if (r !== null) r.fill(0, pageIdx(page) * EXT_STRIDE, (pageIdx(page) + 1) * EXT_STRIDE);
 }

@@ -32,9 +32,8 @@ import {
   pageFlags2,
   pageIdx,
   prep_compound_page,
-  resetPageExt,
 } from "./page-ext.ts";
-import { clear_highpage } from "./page-contents.ts";
+import { clear_highpage_reset } from "./page-contents.ts";
 import type { Page } from "./types.ts";
 import { HUB } from "./hub.ts";
 
@@ -204,10 +203,7 @@ export function alloc_zeroed_user_highpage_movable(k: Kernel): Page | null {
 function free_pages_ok(k: Kernel, page: Page, order: number): void {
   const st = ramState(k);
   const n = 2 ** order;
-  for (let i = 0; i < n; i++) {
-    clear_highpage(k, page + i);
-    resetPageExt(k, page + i);
-  }
+  for (let i = 0; i < n; i++) clear_highpage_reset(k, page + i); // clear_highpage, then the fields
   if (order === HPAGE_PMD_ORDER) {
     clear_compound_page(k, page, order);
     st.freeHuge.push(page);

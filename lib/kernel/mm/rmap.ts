@@ -14,7 +14,8 @@
  */
 import type { Kernel } from "../kernel.ts";
 import { is_device_private_page } from "./devmap.ts";
-import { is_zone_device_page } from "./memmap.ts";
+import { is_zone_device_page, zone_device_type } from "./memmap.ts";
+import { MEMORY_DEVICE_PRIVATE, type Page } from "./types.ts";
 import {
   AddressSpace,
   AnonVma,
@@ -33,16 +34,16 @@ import {
   compound_head,
   compound_order,
   compoundMapcount,
+  head_mapping_raw,
   mappingId,
   mappingObject,
-  page_index,
+  page_linear_index,
   page_mapped,
-  page_mapping_raw,
   PageAnon,
   pageFlags2,
   PG_swapbacked,
-  raw_mapcount,
-  set_page_index,
+  raw_mapcount_add,
+  set_page_anon_raw,
   set_page_mapping_raw,
   set_raw_mapcount,
   setCompoundMapcount,
@@ -67,7 +68,6 @@ import {
   swp_entry_to_pte,
 } from "./pgtable.ts";
 import { get_page, put_page } from "./swap.ts";
-import type { Page } from "./types.ts";
 
 /** TTU_MIGRATION: install migration entries. */
 export const TTU_MIGRATION = 0x1;
@@ -78,21 +78,21 @@ export const TTU_IGNORE_ACCESS = 0x10;
 
 /** The anon_vma of an anonymous page, or null. */
 export function page_anon_vma(k: Kernel, page: Page): AnonVma | null {
-  const raw = page_mapping_raw(k, compound_head(k, page));
+  const raw = head_mapping_raw(k, page);
   if ((raw & 1) === 0) return null;
   return mappingObject(k, raw) as AnonVma | null;
 }
 
 /** page_mapping(page): the address_space of a file page, NULL for anonymous pages (no swap cache). */
 export function page_mapping(k: Kernel, page: Page): AddressSpace | null {
-  const raw = page_mapping_raw(k, compound_head(k, page));
+  const raw = head_mapping_raw(k, page);
   if (raw === 0 || (raw & 1) === 1) return null;
   return mappingObject(k, raw) as AddressSpace | null;
 }
 
 /** Whether page->mapping is set at all (anon_vma or address_space). */
 export function page_has_mapping(k: Kernel, page: Page): boolean {
-  return page_mapping_raw(k, compound_head(k, page)) !== 0;
+  return head_mapping_raw(k, page) !== 0;
 }
 
 /** mm_counter(page): which rss counter a page is accounted in. */
@@ -118,8 +118,12 @@ function __page_set_anon_rmap(
   let av = vma.anon_vma!;
   if (PageAnon(k, page)) return;
   if (!exclusive) av = av.root;
-  set_page_mapping_raw(k, page, mappingId(k, av) * 2 + 1);
-  set_page_index(k, page, Math.floor((address - vma.vm_start) / 4096) + vma.vm_pgoff);
+  set_page_anon_raw(
+    k,
+    page,
+    mappingId(k, av) * 2 + 1,
+    Math.floor((address - vma.vm_start) / 4096) + vma.vm_pgoff,
+  );
 }
 
 /**
@@ -135,8 +139,12 @@ export function page_add_new_anon_rmap(
 ): void {
   if (compound) setCompoundMapcount(k, page, 0);
   else set_raw_mapcount(k, page, 0);
-  set_page_mapping_raw(k, page, mappingId(k, vma.anon_vma!) * 2 + 1);
-  set_page_index(k, page, Math.floor((address - vma.vm_start) / 4096) + vma.vm_pgoff);
+  set_page_anon_raw(
+    k,
+    page,
+    mappingId(k, vma.anon_vma!) * 2 + 1,
+    Math.floor((address - vma.vm_start) / 4096) + vma.vm_pgoff,
+  );
 }
 
 /**
@@ -157,9 +165,7 @@ export function page_add_anon_rmap(
     setCompoundMapcount(k, page, c);
     first = c === 0;
   } else {
-    const c = raw_mapcount(k, page) + 1;
-    set_raw_mapcount(k, page, c);
-    first = c === 0;
+    first = raw_mapcount_add(k, page, 1) === 0;
   }
   if (first) __page_set_anon_rmap(k, page, vma, address, exclusive);
 }
@@ -167,7 +173,7 @@ export function page_add_anon_rmap(
 /** page_add_file_rmap(page, compound). */
 export function page_add_file_rmap(k: Kernel, page: Page, compound: boolean): void {
   if (compound) setCompoundMapcount(k, page, compoundMapcount(k, page) + 1);
-  else set_raw_mapcount(k, page, raw_mapcount(k, page) + 1);
+  else raw_mapcount_add(k, page, 1);
 }
 
 /** page_dup_rmap(page, compound): fork's extra mapping (atomic_inc of the mapcount). */
@@ -178,7 +184,7 @@ export function page_dup_rmap(k: Kernel, page: Page, compound: boolean): void {
 /** page_remove_rmap(page, compound): one mapping less. */
 export function page_remove_rmap(k: Kernel, page: Page, compound: boolean): void {
   if (compound) setCompoundMapcount(k, page, compoundMapcount(k, page) - 1);
-  else set_raw_mapcount(k, page, raw_mapcount(k, page) - 1);
+  else raw_mapcount_add(k, page, -1);
 }
 
 /**
@@ -192,9 +198,7 @@ export function page_move_anon_rmap(k: Kernel, page: Page, vma: VmAreaStruct): v
 
 /** vma_address(page, vma): where `page` would be mapped in `vma` (may be outside it). */
 export function vma_address(k: Kernel, page: Page, vma: VmAreaStruct): number {
-  const head = compound_head(k, page);
-  const index = page_index(k, head) + (page - head);
-  return vma.vm_start + (index - vma.vm_pgoff) * 4096;
+  return vma.vm_start + (page_linear_index(k, page) - vma.vm_pgoff) * 4096;
 }
 
 /**
@@ -207,8 +211,7 @@ export function rmap_walk(
   page: Page,
   fn: (vma: VmAreaStruct, address: number) => boolean,
 ): void {
-  const head = compound_head(k, page);
-  const raw = page_mapping_raw(k, head);
+  const raw = head_mapping_raw(k, page);
   if (raw === 0) return;
   const obj = mappingObject(k, raw);
   const vmas = (raw & 1) === 1 ? (obj as AnonVma).vmas : (obj as AddressSpace).i_mmap;
@@ -292,7 +295,7 @@ function remove_migration_pte(
   get_page(k, newp);
   let pte = pte_mkold(pfn_pte(newp, vma.vm_page_prot));
   if (is_write_migration_entry(entry)) pte = maybe_mkwrite(pte, vma);
-  if (is_zone_device_page(k, newp) && is_device_private_page(k, newp)) {
+  if (zone_device_type(k, newp) === MEMORY_DEVICE_PRIVATE) {
     pte = swp_entry_to_pte(make_device_private_entry(newp, pte_write(pte)));
   }
   t.ptes[i] = pte;
@@ -306,7 +309,7 @@ function remove_migration_pte(
  * which migrate_page copied from `old`).
  */
 export function remove_migration_ptes(k: Kernel, old: Page, newp: Page): void {
-  const raw = page_mapping_raw(k, compound_head(k, newp));
+  const raw = head_mapping_raw(k, newp);
   if (raw === 0) return;
   const obj = mappingObject(k, raw);
   const vmas = (raw & 1) === 1 ? (obj as AnonVma).vmas : (obj as AddressSpace).i_mmap;

@@ -35,16 +35,9 @@ import {
   ZONE_DEVICE,
 } from "./constants.ts";
 import { put_dev_pagemap, putDevPagemapMany } from "./devmap.ts";
-import {
-  __ClearPageActive,
-  __ClearPageWaiters,
-  is_zone_device_page,
-  nullDeref,
-  page_pgmap,
-  vmemmapFault,
-} from "./memmap.ts";
-import { MemSection, MM, sectionOf } from "./mmzone.ts";
-import { refFits, withRef, wordRef, wordZone } from "./page-flags.ts";
+import { is_zone_device_page, nullDeref, page_pgmap, vmemmapFault } from "./memmap.ts";
+import { MemSection, MM, type MmState, sectionOf } from "./mmzone.ts";
+import { PG_active, PG_waiters, refFits, withRef, wordRef, wordZone } from "./page-flags.ts";
 import {
   type DevPagemap,
   MEMORY_DEVICE_FS_DAX,
@@ -142,8 +135,10 @@ function putDevmapManaged(k: Kernel, s: MemSection, i: number, page: Page): void
   s.setRef(i, count);
   if (k.tracing) emitRef(k, "put", page, 1, count);
   if (count === 1) {
-    __ClearPageActive(k, page);
-    __ClearPageWaiters(k, page);
+    // __ClearPageActive, __ClearPageWaiters (one word: the section is already in hand)
+    const w = s.words![i]!;
+    const nw = (w & ~(PG_active | PG_waiters)) >>> 0;
+    if (nw !== w) s.words![i] = nw;
     // mem_cgroup_uncharge(page): no memcg in the model
     const pgmap = s.runs === null ? s.pgmap! : s.pgmapAt(i)!;
     if (pgmap.page_free === null) nullDeref(k, 0);
@@ -230,7 +225,18 @@ export function put_page(k: Kernel, page: Page): void {
   const count = s.ref(i) - 1; // put_page_testzero
   s.setRef(i, count);
   if (k.tracing) emitRef(k, "put", page, 1, count);
-  if (count === 0) __put_page(k, page);
+  if (count === 0) putPageIn(k, mm, s, i, page);
+}
+
+/** __put_page(page) on page `i` of section `s` (put_page holds the section already). */
+function putPageIn(k: Kernel, mm: MmState, s: MemSection, i: number, page: Page): void {
+  if (wordZone(s.words === null ? s.fill : s.words[i]!) === ZONE_DEVICE) {
+    put_dev_pagemap(k, s.runs === null ? s.pgmap : s.pgmapAt(i));
+    return;
+  }
+  if (k.tracing) emitRef(k, "free", page, 1, 0);
+  const free = mm.freeRamPage;
+  if (free !== null) free(k, page);
 }
 
 /**
