@@ -30,6 +30,7 @@ import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { devicePrivateFaultHandler } from "../hmm.ts";
 import { is_device_public_page } from "./devmap.ts";
 import { is_zone_device_page } from "./memmap.ts";
+import { PAGES_PER_SECTION } from "./constants.ts";
 
 import {
   anon_vma_prepare,
@@ -63,12 +64,15 @@ import {
   mmu_notifier_invalidate_range_start,
 } from "./mmu-notifier.ts";
 import {
+  mappingId,
   page_mapcount,
   PageAnon,
+  pageIdx,
   PageTransCompound,
   PG_lru,
   PG_swapbacked,
   PG_uptodate,
+  sectionExt,
   SetPageDirty,
   setPageFlag2,
   unlock_page,
@@ -111,6 +115,7 @@ import {
   alloc_zeroed_user_highpage_movable,
   is_zero_pfn,
   my_zero_pfn,
+  type RamAllocState,
 } from "./ram-alloc.ts";
 import { get_page, put_page } from "./swap.ts";
 import { page_count } from "./memmap.ts";
@@ -133,7 +138,7 @@ import {
   zap_huge_pmd,
 } from "./huge-memory.ts";
 import type { Page } from "./types.ts";
-import { HUB } from "./hub.ts";
+import { HUB, type MmHub } from "./hub.ts";
 
 /** Fault counters and cached costs of a kernel. */
 export class FaultState {
@@ -155,6 +160,11 @@ export class FaultState {
   devicePrivateFailed = 0;
   /** Nesting depth of device faults (costs inside are part of the composite). */
   inDeviceFault = 0;
+  /**
+   * Whether the fault path's specialised fast paths run (simulator plumbing:
+   * the differential tests turn them off to run the general path and compare).
+   */
+  fastPaths = true;
   /** cpu.minorFault. */
   readonly minorNs: number;
   /** cpu.zeroPageReadFault. */
@@ -311,6 +321,32 @@ export function do_swap_page(k: Kernel, vmf: VmFault): number {
 }
 
 /**
+ * The struct page side of do_anonymous_page's write fault for a page
+ * alloc_pages just returned, with one section lookup: what
+ * setPageFlag2(PG_uptodate | PG_swapbacked | PG_lru) followed by
+ * page_add_new_anon_rmap(page, vma, address, false) write — flags, _mapcount
+ * 0, mapping = the VMA's anon_vma with the ANON bit, index = the linear page
+ * index. The model's faults are atomic, so the pte is still none here (the
+ * general path's re-check cannot fire).
+ */
+function newAnonPageFast(
+  k: Kernel,
+  ram: RamAllocState,
+  page: Page,
+  vma: VmAreaStruct,
+  address: number,
+): void {
+  const e = sectionExt(ram.lastSection!); // the section alloc_pages just used
+  const i = pageIdx(page);
+  const f = e.flags ??= new Uint8Array(PAGES_PER_SECTION);
+  f[i] = f[i]! | (PG_uptodate | PG_swapbacked | PG_lru);
+  (e.mapcount ??= new Int32Array(PAGES_PER_SECTION))[i] = 1; // _mapcount 0, stored + 1
+  (e.mapping ??= new Int32Array(PAGES_PER_SECTION))[i] = mappingId(k, vma.anon_vma!) * 2 + 1;
+  const index = Math.floor((address - vma.vm_start) / 4096) + vma.vm_pgoff; // linear_page_index
+  (e.index ??= new Float64Array(PAGES_PER_SECTION))[i] = index;
+}
+
+/**
  * do_anonymous_page(vmf): the first touch of an anonymous address. A read
  * maps the zero page (special, read-only); a write allocates a zeroed page,
  * maps it (writable and dirty if the VMA is writable), adds the anon rmap.
@@ -347,6 +383,36 @@ export function do_anonymous_page(k: Kernel, vmf: VmFault, t: PteTable): number 
   st.anon++;
   k.clock.advance(st.minorNs);
   if (k.trace.on) traceFault(k, "anon", vmf, 0);
+  return 0;
+}
+
+/**
+ * handle_mm_fault → handle_pte_fault → do_anonymous_page for a write to a
+ * none pte of a private anonymous VMA that has its anon_vma and pte page,
+ * with nothing armed for fault injection (so no call chain is inspected):
+ * the same allocation, struct page writes, pte, counters, clock and trace as
+ * the general path, without the VmFault and with one section lookup.
+ * Simulator plumbing; tests/kernel/mm/fault_fast_test.ts compares the two.
+ */
+function do_anonymous_write_fast(
+  k: Kernel,
+  hub: MmHub,
+  vma: VmAreaStruct,
+  addr: number,
+  ptes: Float64Array,
+  i: number,
+): number {
+  const page = alloc_zeroed_user_highpage_movable(k);
+  if (page === null) return VM_FAULT_OOM;
+  let entry = pfn_pte(page, vma.vm_page_prot);
+  if ((vma.vm_flags & VM_WRITE) !== 0) entry = pte_mkwrite(pte_mkdirty(entry));
+  newAnonPageFast(k, hub.ram, page, vma, addr);
+  vma.vm_mm.rss[MM_ANONPAGES]!++;
+  ptes[i] = entry;
+  const st = hub.faults;
+  st.anon++;
+  k.clock.advance(st.minorNs);
+  if (k.tracing) k.trace.emit({ kind: "fault", op: "anon", mm: vma.vm_mm.id, addr, ret: 0 });
   return 0;
 }
 
@@ -563,8 +629,31 @@ export function handle_mm_fault(
   address: number,
   flags: number,
 ): number {
-  k.state(HUB).faults.pgfault++;
-  const addr = address - (address % 4096);
+  const hub = k.state(HUB);
+  const st = hub.faults;
+  st.pgfault++;
+  const addr = address - (address & 4095); // not `%`: a float modulo is a libc call
+  if (
+    (flags & FAULT_FLAG_WRITE) !== 0 && vma.vm_ops === null &&
+    (vma.vm_flags & (VM_HUGETLB | VM_SHARED)) === 0 && vma.anon_vma !== null && st.fastPaths &&
+    !k.faults.anyArmed
+  ) {
+    // the common first write to a private anonymous page under an existing pte page
+    const t = vma.vm_mm.pgd.lookup(addr);
+    if (t !== undefined && t.huge === 0) {
+      const ptes = t.ptes!;
+      const i = pte_index(addr);
+      if (ptes[i] === 0) return do_anonymous_write_fast(k, hub, vma, addr, ptes, i);
+    }
+  }
+  return __handle_mm_fault(k, vma, addr, flags);
+}
+
+/**
+ * __handle_mm_fault(vma, address, flags): handle_mm_fault's walk for a
+ * page-aligned `address` (PGFAULT already counted).
+ */
+function __handle_mm_fault(k: Kernel, vma: VmAreaStruct, addr: number, flags: number): number {
   const vmf: VmFault = {
     vma,
     address: addr,

@@ -290,7 +290,9 @@ export const MM: SubsystemKey<MmState> = {
 
 /** The section holding `pfn`, or null when it is not present (hot path: no allocation). */
 export function sectionOf(mm: MmState, pfn: number): MemSection | null {
-  const nr = Math.floor(pfn / PAGES_PER_SECTION);
+  // PAGES_PER_SECTION as a literal: the JIT makes a literal power-of-two division a multiplication,
+  // a division by an imported constant stays a floating-point division on every lookup
+  const nr = Math.floor(pfn / 32768);
   if (!(nr >= 0 && nr < mm.NR_MEM_SECTIONS)) return null;
   const leaf = mm.roots[nr >>> 8];
   if (leaf === null || leaf === undefined) return null;

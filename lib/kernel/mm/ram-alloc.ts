@@ -24,7 +24,7 @@
 import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
 import { vmemmapFault } from "./memmap.ts";
-import { sectionOf } from "./mmzone.ts";
+import { type MemSection, type MmState, sectionOf } from "./mmzone.ts";
 import { PG_reserved, wordZone } from "./page-flags.ts";
 import {
   clear_compound_page,
@@ -71,6 +71,12 @@ export class RamAllocState {
   zeroPfn: number = -1;
   /** The huge zero page head pfn, or -1. */
   hugeZeroPfn: number = -1;
+  /**
+   * The section of the page alloc_pages returned last (a caller that fills
+   * the new page's struct page right away saves a lookup); null before the
+   * first allocation. Valid only until the next allocator call.
+   */
+  lastSection: MemSection | null = null;
   /** free_huge_page: where a hugetlb page goes when its count reaches 0 (set by huge-memory.ts). */
   hugetlbFree: ((page: Page) => boolean) | null = null;
 }
@@ -136,9 +142,10 @@ function pushFree(st: RamAllocState, pfn: number): void {
 }
 
 /** Sets a freshly allocated page's count to 1 (set_page_refcounted); a non-free page is "Bad page state". */
-function prepNewPage(k: Kernel, page: Page): void {
-  const s = sectionOf(k.state(HUB).mm, page);
+function prepNewPage(k: Kernel, mm: MmState, st: RamAllocState, page: Page): void {
+  const s = sectionOf(mm, page);
   if (s === null) vmemmapFault(k, page, PAGE_FIELD._refcount, 2);
+  st.lastSection = s;
   const i = pageIdx(page);
   const rc = s.ref(i);
   if (rc !== 0) {
@@ -158,7 +165,9 @@ function prepNewPage(k: Kernel, page: Page): void {
  * null. An order-9 block becomes a compound page (prep_compound_page).
  */
 export function alloc_pages(k: Kernel, _gfp: number, order: number): Page | null {
-  const st = ramState(k);
+  const hub = k.state(HUB);
+  const st = hub.ram;
+  if (!st.ready) setup(k, st);
   if (k.faults.shouldFail("alloc_page")) return null;
   let page: number;
   if (order === 0) {
@@ -167,7 +176,7 @@ export function alloc_pages(k: Kernel, _gfp: number, order: number): Page | null
       page = takeFresh(st, 1, 1);
       if (page < 0) return null;
     }
-    prepNewPage(k, page);
+    prepNewPage(k, hub.mm, st, page);
     st.allocated++;
     return page;
   }
@@ -177,7 +186,7 @@ export function alloc_pages(k: Kernel, _gfp: number, order: number): Page | null
   const h = st.freeHuge.pop();
   page = h ?? takeFresh(st, HPAGE_PMD_NR, HPAGE_PMD_NR);
   if (page < 0) return null;
-  prepNewPage(k, page);
+  prepNewPage(k, hub.mm, st, page);
   prep_compound_page(k, page, HPAGE_PMD_ORDER);
   st.allocated += HPAGE_PMD_NR;
   return page;
