@@ -129,7 +129,7 @@ function follow_devmap_huge(
 ): Followed {
   if ((flags & FOLL_WRITE) !== 0 && !pte_write(entry)) return null;
   if ((flags & FOLL_GET) === 0) return ERR_EEXIST;
-  const pfn = pte_pfn(entry) + Math.floor((addr % size) / 4096);
+  const pfn = pte_pfn(entry) + Math.floor((addr & (size - 1)) / 4096);
   ctx.pgmap = get_dev_pagemap(k, pfn, ctx.pgmap);
   if (ctx.pgmap === null) return ERR_EFAULT;
   get_page(k, pfn);
@@ -275,7 +275,7 @@ export function __get_user_pages(
   const ctx: FollowPageContext = { pgmap: null, page_mask: 0 };
   let i = 0, ret = 0;
   let vma: VmAreaStruct | null = null;
-  start -= start % 4096;
+  start -= start & 4095;
   out: while (nr_pages > 0) {
     if (vma === null || start >= vma.vm_end) {
       vma = find_vma(mm, start);
@@ -433,7 +433,13 @@ function gup_huge_devmap(
 ): boolean {
   if (!pte_present(entry) || (write && !pte_write(entry))) return false;
   if (!pte_devmap(entry)) return false; // THP pins through the slow path here
-  return __gup_device_huge(k, pte_pfn(entry) + Math.floor((addr % size) / 4096), addr, end, pages);
+  return __gup_device_huge(
+    k,
+    pte_pfn(entry) + Math.floor((addr & (size - 1)) / 4096),
+    addr,
+    end,
+    pages,
+  );
 }
 
 /** gup_pgd_range → gup_pud_range → gup_pmd_range → gup_pte_range over [addr, end): stops at the first entry it cannot pin. */
@@ -483,7 +489,7 @@ export function get_user_pages_fast(
   write: boolean,
   pages: Page[],
 ): number {
-  start -= start % 4096;
+  start -= start & 4095;
   if (nr_pages <= 0) return 0;
   const nr0 = pages.length;
   gup_pgd_range(k, mm, start, start + nr_pages * 4096, write, pages);

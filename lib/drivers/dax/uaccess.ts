@@ -134,7 +134,7 @@ export function userReadInto(k: Kernel, p: Process, addr: number, dst: Uint8Arra
   let done = 0;
   while (done < len) {
     const a = addr + done;
-    const off = a % 4096;
+    const off = a & 4095;
     const n = Math.min(4096 - off, len - done);
     const pfn = access(k, p, a, false);
     const phys = pfn * 4096 + off;
@@ -171,7 +171,7 @@ export function userWrite(k: Kernel, p: Process, addr: number, data: Uint8Array)
   let done = 0;
   while (done < data.length) {
     const a = addr + done;
-    const off = a % 4096;
+    const off = a & 4095;
     const n = Math.min(4096 - off, data.length - done);
     const pfn = access(k, p, a, true);
     const phys = pfn * 4096 + off;

@@ -147,15 +147,17 @@ function prepNewPage(k: Kernel, mm: MmState, st: RamAllocState, page: Page): voi
   if (s === null) vmemmapFault(k, page, PAGE_FIELD._refcount, 2);
   st.lastSection = s;
   const i = pageIdx(page);
-  const rc = s.ref(i);
-  if (rc !== 0) {
-    k.dmesg.printk(
-      "alert",
-      `BUG: Bad page state in process ${k.currentDesc.comm}  pfn:${page.toString(16)}`,
-    );
-    k.BUG("mm/page_alloc.c:prep_new_page");
-  }
+  if (s.ref(i) !== 0) bad_page(k, page);
   s.setRef(i, 1);
+}
+
+/** bad_page(page, reason, bad_flags) (mm/page_alloc.c): "Bad page state" for a page handed out while in use. */
+function bad_page(k: Kernel, page: Page): never {
+  k.dmesg.printk(
+    "alert",
+    `BUG: Bad page state in process ${k.currentDesc.comm}  pfn:${page.toString(16)}`,
+  );
+  return k.BUG("mm/page_alloc.c:prep_new_page");
 }
 
 /**
