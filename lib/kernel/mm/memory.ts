@@ -398,10 +398,11 @@ function do_anonymous_write_fast(
   k: Kernel,
   hub: MmHub,
   vma: VmAreaStruct,
-  addr: number,
+  address: number,
   ptes: Float64Array,
   i: number,
 ): number {
+  const addr = address - (address & 4095); // aligned here: passing the caller's value boxes nothing new
   const page = alloc_zeroed_user_highpage_movable(k);
   if (page === null) return VM_FAULT_OOM;
   let entry = pfn_pte(page, vma.vm_page_prot);
@@ -643,7 +644,7 @@ export function handle_mm_fault(
     if (t !== undefined && t.huge === 0) {
       const ptes = t.ptes!;
       const i = pte_index(addr);
-      if (ptes[i] === 0) return do_anonymous_write_fast(k, hub, vma, addr, ptes, i);
+      if (ptes[i] === 0) return do_anonymous_write_fast(k, hub, vma, address, ptes, i);
     }
   }
   return __handle_mm_fault(k, vma, addr, flags);
