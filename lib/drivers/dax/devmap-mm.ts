@@ -96,11 +96,12 @@ export interface DaxVmOps extends VmOps {
    * or -1 (before touching anything) when the handler wants the general
    * path. Only called for a read, or a write to a shared mapping, with
    * FaultState.fastPaths set; the differential tests compare the two.
+   * `address` is the faulting address (not page aligned); `ptes[i]` its pte.
    */
   pte_fault_fast?(
     k: Kernel,
     vma: VmAreaStruct,
-    addr: number,
+    address: number,
     flags: number,
     ptes: Float64Array,
     i: number,
@@ -420,7 +421,7 @@ function pte_fault_fast(
   if (pt === undefined || pt.ptes === null) return -1;
   const i = pte_index(addr);
   if (pt.ptes[i] !== 0) return -1;
-  return ops.pte_fault_fast!(k, vma, addr, flags, pt.ptes, i);
+  return ops.pte_fault_fast!(k, vma, address, flags, pt.ptes, i); // unaligned: no new box
 }
 
 /** The PGFAULT count of a fault resolved above the pte level (handle_mm_fault counts its own). */

@@ -312,11 +312,12 @@ export function dax_iomap_fault(k: Kernel, vmf: VmFault, pe_size: PageEntrySize)
 function dax_fs_pte_fault_fast(
   k: Kernel,
   vma: VmAreaStruct,
-  addr: number,
+  address: number,
   flags: number,
   ptes: Float64Array,
   i: number,
 ): number {
+  const addr = address - (address & 4095);
   const inode = (vma.vm_file as DaxFsFile).inode;
   const index = Math.floor((addr - vma.vm_start) / PAGE_SIZE) + vma.vm_pgoff; // linear_page_index
   const pos = index * PAGE_SIZE;
