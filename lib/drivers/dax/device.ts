@@ -85,7 +85,7 @@ import {
   vmf_insert_mixed,
   vmf_insert_pfn_pmd,
   vmf_insert_pfn_pud,
-} from "./devmap-mm.ts";
+} from "../../kernel/mm/devmap-mm.ts";
 import { ND_LINK } from "../nvdimm/link.ts";
 
 const PAGE_SIZE = 4096;

@@ -79,7 +79,7 @@ import {
   vmf_insert_mixed,
   vmf_insert_mixed_mkwrite,
   vmf_insert_pfn_pmd,
-} from "./devmap-mm.ts";
+} from "../../kernel/mm/devmap-mm.ts";
 
 const PAGE_SIZE = 4096;
 const PG_PMD_NR = PMD_SIZE / PAGE_SIZE;

@@ -51,7 +51,12 @@ import {
 } from "../../kernel/mm/process.ts";
 import type { NdRegion } from "../../hw/nvdimm/region.ts";
 import { ND_DRIVERS } from "../nvdimm/bind.ts";
-import { DEVMAP, devmapTablesOf, devmapTranslateIn, handle_mm_fault_devmap } from "./devmap-mm.ts";
+import {
+  DEVMAP,
+  devmapTablesOf,
+  devmapTranslateIn,
+  handle_mm_fault_devmap,
+} from "../../kernel/mm/devmap-mm.ts";
 
 const MAX_FAULT_RETRIES = 16;
 

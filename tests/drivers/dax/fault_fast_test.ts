@@ -14,7 +14,7 @@ import { bootMachine } from "../../../lib/machine.ts";
 import { nd_bound_device } from "../../../lib/drivers/nvdimm/bind.ts";
 import { pmemOf } from "../../../lib/drivers/nvdimm/pmem.ts";
 import { dax_fs_create, dax_fs_open, type DaxFsInode } from "../../../lib/drivers/dax/fsdax.ts";
-import { devmapTables } from "../../../lib/drivers/dax/devmap-mm.ts";
+import { devmapTables } from "../../../lib/kernel/mm/devmap-mm.ts";
 import { userTouch } from "../../../lib/drivers/dax/uaccess.ts";
 import { HUB } from "../../../lib/kernel/mm/hub.ts";
 import { forEachSection } from "../../../lib/kernel/mm/memmap.ts";

@@ -1,6 +1,6 @@
 /**
- * The mm pieces the DAX fault path needs that lib/kernel/mm does not have
- * yet (mm/memory.c, mm/huge_memory.c, include/linux/huge_mm.h, v4.20):
+ * The mm pieces the DAX fault path needs beyond memory.ts and huge-memory.ts
+ * (mm/memory.c, mm/huge_memory.c, include/linux/huge_mm.h, v4.20):
  *
  * - vm_operations_struct->huge_fault and the pud/pmd levels of
  *   __handle_mm_fault that call it — create_huge_pud / wp_huge_pud,
@@ -21,18 +21,19 @@
  * and a huge pmd in it is treated as an anonymous THP (zap_huge_pmd puts the
  * page, __split_huge_pmd remaps its subpages). So huge devmap entries live in
  * a per-mm side table here ({@link DevmapTables}), keyed by pmd and pud index,
- * and everything that walks them — the fault dispatch, GUP, the MMU's
- * translation, zap — is in lib/drivers/dax. The vma's ->close drops the side
- * entries of a VMA being removed (munmap, exit), which in the kernel
- * unmap_vmas would have zapped: the outcome is the same because huge devmap
- * entries hold no references. Moving this into lib/kernel/mm means a pud map
- * and devmap pmds in PageTable, the huge_fault dispatch in handle_mm_fault,
- * and vma_is_dax branches in zap_huge_pmd and __split_huge_pmd_locked.
+ * and what walks them is here and in gup-devmap.ts (the fault dispatch, zap,
+ * GUP) and in lib/drivers/dax/uaccess.ts (the MMU's translation for a DAX
+ * access). The vma's ->close drops the side entries of a VMA being removed
+ * (munmap, exit), which in the kernel unmap_vmas would have zapped: the
+ * outcome is the same because huge devmap entries hold no references.
+ * Folding this into memory.ts / huge-memory.ts still means a pud map and
+ * devmap pmds in PageTable, the huge_fault dispatch in handle_mm_fault, and
+ * vma_is_dax branches in zap_huge_pmd and __split_huge_pmd_locked.
  *
  * @module
  */
-import type { Kernel, SubsystemKey } from "../../kernel/kernel.ts";
-import { handle_mm_fault, zap_page_range_single } from "../../kernel/mm/memory.ts";
+import type { Kernel, SubsystemKey } from "../kernel.ts";
+import { handle_mm_fault, zap_page_range_single } from "./memory.ts";
 import {
   type AddressSpace,
   FAULT_FLAG_WRITE,
@@ -48,7 +49,7 @@ import {
   type VmAreaStruct,
   type VmFault,
   type VmOps,
-} from "../../kernel/mm/mm-types.ts";
+} from "./mm-types.ts";
 import {
   _PAGE_ACCESSED,
   _PAGE_DEVMAP,
@@ -62,9 +63,9 @@ import {
   pte_present,
   pte_protnone,
   pte_write,
-} from "../../kernel/mm/pgtable.ts";
-import { HUB } from "../../kernel/mm/hub.ts";
-import { pfn_t_devmap, type PfnT } from "./super.ts";
+} from "./pgtable.ts";
+import { HUB } from "./hub.ts";
+import { pfn_t_devmap, type PfnT } from "./pfn-t.ts";
 
 // Offsets inside a page, pmd or pud are taken with `&` here and in the other DAX files: exact for
 // a non-negative integer address below 2^53 and a power-of-two size ≤ 2^31, while `%` on an

@@ -4,7 +4,7 @@
  * reference the way 4.20 does. lib/kernel/mm/gup.ts has the slow path for
  * ordinary and device-private pages without devmap handling; this file is
  * the whole 4.20 walk with the devmap parts, over the devmap side tables of
- * devmap-mm.ts (see there for what should move into lib/kernel/mm).
+ * devmap-mm.ts (see there for what folding them into the page tables needs).
  *
  * Slow path (__get_user_pages): per page, follow_page_mask — a devmap pud
  * (follow_devmap_pud), a devmap pmd (follow_devmap_pmd), a THP pmd, else
@@ -32,11 +32,11 @@
  *
  * @module
  */
-import type { Kernel } from "../../kernel/kernel.ts";
-import { EEXIST, EFAULT, EHWPOISON, ENOMEM } from "../../kernel/errno.ts";
-import { get_dev_pagemap, put_dev_pagemap } from "../../kernel/memremap.ts";
-import { page_ref_count } from "../../kernel/mm/memmap.ts";
-import { vm_normal_page } from "../../kernel/mm/memory.ts";
+import type { Kernel } from "../kernel.ts";
+import { EEXIST, EFAULT, EHWPOISON, ENOMEM } from "../errno.ts";
+import { get_dev_pagemap, put_dev_pagemap } from "../memremap.ts";
+import { page_ref_count } from "./memmap.ts";
+import { vm_normal_page } from "./memory.ts";
 import {
   FAULT_FLAG_REMOTE,
   FAULT_FLAG_TRIED,
@@ -54,8 +54,8 @@ import {
   VM_READ,
   VM_WRITE,
   type VmAreaStruct,
-} from "../../kernel/mm/mm-types.ts";
-import { compound_head } from "../../kernel/mm/page-ext.ts";
+} from "./mm-types.ts";
+import { compound_head } from "./page-ext.ts";
 import {
   _PAGE_DIRTY,
   pte_devmap,
@@ -67,10 +67,10 @@ import {
   pte_special,
   pte_write,
   type PteTable,
-} from "../../kernel/mm/pgtable.ts";
-import { is_zero_pfn } from "../../kernel/mm/ram-alloc.ts";
-import { get_page, put_page } from "../../kernel/mm/swap.ts";
-import type { DevPagemap, Page } from "../../kernel/mm/types.ts";
+} from "./pgtable.ts";
+import { is_zero_pfn } from "./ram-alloc.ts";
+import { get_page, put_page } from "./swap.ts";
+import type { DevPagemap, Page } from "./types.ts";
 import { devmapTables, handle_mm_fault_devmap, PMD_SIZE, PUD_SIZE } from "./devmap-mm.ts";
 
 /** FOLL_WRITE. */
