@@ -113,6 +113,7 @@ import {
 import {
   alloc_page,
   alloc_zeroed_user_highpage_movable,
+  allocPageUnarmed,
   is_zero_pfn,
   my_zero_pfn,
   type RamAllocState,
@@ -138,7 +139,7 @@ import {
   zap_huge_pmd,
 } from "./huge-memory.ts";
 import type { Page } from "./types.ts";
-import { HUB, type MmHub } from "./hub.ts";
+import { HUB } from "./hub.ts";
 
 /** Fault counters and cached costs of a kernel. */
 export class FaultState {
@@ -386,37 +387,6 @@ export function do_anonymous_page(k: Kernel, vmf: VmFault, t: PteTable): number 
   return 0;
 }
 
-/**
- * handle_mm_fault → handle_pte_fault → do_anonymous_page for a write to a
- * none pte of a private anonymous VMA that has its anon_vma and pte page,
- * with nothing armed for fault injection (so no call chain is inspected):
- * the same allocation, struct page writes, pte, counters, clock and trace as
- * the general path, without the VmFault and with one section lookup.
- * Simulator plumbing; tests/kernel/mm/fault_fast_test.ts compares the two.
- */
-function do_anonymous_write_fast(
-  k: Kernel,
-  hub: MmHub,
-  vma: VmAreaStruct,
-  address: number,
-  ptes: Float64Array,
-  i: number,
-): number {
-  const addr = address - (address & 4095); // aligned here: passing the caller's value boxes nothing new
-  const page = alloc_zeroed_user_highpage_movable(k);
-  if (page === null) return VM_FAULT_OOM;
-  let entry = pfn_pte(page, vma.vm_page_prot);
-  if ((vma.vm_flags & VM_WRITE) !== 0) entry = pte_mkwrite(pte_mkdirty(entry));
-  newAnonPageFast(k, hub.ram, page, vma, addr);
-  vma.vm_mm.rss[MM_ANONPAGES]!++;
-  ptes[i] = entry;
-  const st = hub.faults;
-  st.anon++;
-  k.clock.advance(st.minorNs);
-  if (k.tracing) k.trace.emit({ kind: "fault", op: "anon", mm: vma.vm_mm.id, addr, ret: 0 });
-  return 0;
-}
-
 /** wp_page_reuse(vmf): make the existing pte young, dirty and (if the VMA allows) writable. */
 function wp_page_reuse(k: Kernel, vmf: VmFault, t: PteTable): void {
   const i = pte_index(vmf.address);
@@ -639,12 +609,29 @@ export function handle_mm_fault(
     (vma.vm_flags & (VM_HUGETLB | VM_SHARED)) === 0 && vma.anon_vma !== null && st.fastPaths &&
     !k.faults.anyArmed
   ) {
-    // the common first write to a private anonymous page under an existing pte page
+    // Fast path (simulator plumbing; tests/kernel/mm/fault_fast_test.ts compares it with the
+    // general path): a write to a none pte of a private anonymous VMA that has its anon_vma and
+    // pte page, with nothing armed for fault injection (so no call chain is inspected), is what
+    // __handle_mm_fault → handle_pte_fault → do_anonymous_page would do — the same allocation,
+    // struct page writes, pte, counters, clock and trace — without the VmFault, with one
+    // section lookup, and inline here (a call per layer costs more than the layer's work).
     const t = vma.vm_mm.pgd.lookup(addr);
     if (t !== undefined && t.huge === 0) {
       const ptes = t.ptes!;
       const i = pte_index(addr);
-      if (ptes[i] === 0) return do_anonymous_write_fast(k, hub, vma, address, ptes, i);
+      if (ptes[i] === 0) {
+        const page = allocPageUnarmed(k, hub); // alloc_zeroed_user_highpage_movable
+        if (page === null) return VM_FAULT_OOM;
+        let entry = pfn_pte(page, vma.vm_page_prot);
+        if ((vma.vm_flags & VM_WRITE) !== 0) entry = pte_mkwrite(pte_mkdirty(entry));
+        newAnonPageFast(k, hub.ram, page, vma, addr);
+        vma.vm_mm.rss[MM_ANONPAGES]!++;
+        ptes[i] = entry;
+        st.anon++;
+        k.clock.advance(st.minorNs);
+        if (k.tracing) k.trace.emit({ kind: "fault", op: "anon", mm: vma.vm_mm.id, addr, ret: 0 });
+        return 0;
+      }
     }
   }
   return __handle_mm_fault(k, vma, addr, flags);

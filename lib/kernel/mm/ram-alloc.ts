@@ -36,7 +36,7 @@ import {
 } from "./page-ext.ts";
 import { clear_highpage } from "./page-contents.ts";
 import type { Page } from "./types.ts";
-import { HUB } from "./hub.ts";
+import { HUB, type MmHub } from "./hub.ts";
 
 /** HPAGE_PMD_ORDER: a THP is 512 pages (2 MiB). */
 export const HPAGE_PMD_ORDER = 9;
@@ -191,6 +191,27 @@ export function alloc_pages(k: Kernel, _gfp: number, order: number): Page | null
   prepNewPage(k, hub.mm, st, page);
   prep_compound_page(k, page, HPAGE_PMD_ORDER);
   st.allocated += HPAGE_PMD_NR;
+  return page;
+}
+
+/**
+ * alloc_pages(gfp, 0) for the fault path's fast path, given the hub: the same
+ * page, refcount and counters, without asking the kernel for the hub again
+ * and without consulting the "alloc_page" fault point — the caller has
+ * checked that no point is armed, when shouldFail returns false and records
+ * nothing.
+ */
+export function allocPageUnarmed(k: Kernel, hub: MmHub): Page | null {
+  const st = hub.ram;
+  if (!st.ready) setup(k, st);
+  let page: number;
+  if (st.nfree > 0) page = st.free[--st.nfree]!;
+  else {
+    page = takeFresh(st, 1, 1);
+    if (page < 0) return null;
+  }
+  prepNewPage(k, hub.mm, st, page);
+  st.allocated++;
   return page;
 }
 
