@@ -24,6 +24,15 @@
  * (copies and walks inside it are part of that composite; further pages
  * the driver moves cost devPriv.extraPageInBatch each).
  *
+ * Fast paths (simulator plumbing, FaultState.fastPaths, on by default): the
+ * first write to a private anonymous page under an existing pte page, with no
+ * fault point armed, is handled inline in handle_mm_fault with the outcome
+ * of the general path — same page, struct page fields, pte, rss, counters,
+ * clock, trace — as tests/kernel/mm/fault_fast_test.ts checks on a seeded
+ * workload run both ways. The DAX drivers' none-pte fault
+ * (lib/kernel/mm/devmap-mm.ts, pte_fault_fast) is checked the same way by
+ * tests/drivers/dax/fault_fast_test.ts.
+ *
  * @module
  */
 import type { Kernel, SubsystemKey } from "../kernel.ts";
