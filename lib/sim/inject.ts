@@ -120,6 +120,11 @@ export class FaultInjector {
     this.#armedCount = 0;
   }
 
+  /** Whether any point is armed (a hot path may skip call-chain work only an armed point needs). */
+  get anyArmed(): boolean {
+    return this.#armedCount !== 0;
+  }
+
   /** Whether the current call of point `name` must fail. */
   shouldFail(name: string): boolean {
     if (this.#armedCount === 0) return false;

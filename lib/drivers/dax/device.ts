@@ -85,7 +85,7 @@ import {
   vmf_insert_mixed,
   vmf_insert_pfn_pmd,
   vmf_insert_pfn_pud,
-} from "./devmap-mm.ts";
+} from "../../kernel/mm/devmap-mm.ts";
 import { ND_LINK } from "../nvdimm/link.ts";
 
 const PAGE_SIZE = 4096;
@@ -380,7 +380,7 @@ function __dev_dax_huge_fault(
   if ((dax_region.pfn_flags & (PFN_DEV | PFN_MAP)) !== (PFN_DEV | PFN_MAP)) return VM_FAULT_SIGBUS;
   if (fault_size < dax_region.align) return VM_FAULT_SIGBUS;
   if (fault_size > dax_region.align) return VM_FAULT_FALLBACK;
-  const base = vmf.address - (vmf.address % fault_size);
+  const base = vmf.address - (vmf.address & (fault_size - 1)); // sizes ≤ 1 GiB: & is exact
   if (base < vmf.vma.vm_start || base + fault_size > vmf.vma.vm_end) return VM_FAULT_SIGBUS;
   const pgoff = linear_page_index(vmf.vma, base);
   const phys = dax_pgoff_to_phys(dev_dax, pgoff, fault_size);
@@ -420,7 +420,7 @@ export function dev_dax_huge_fault(k: Kernel, vmf: VmFault, pe_size: PageEntrySi
   }
   if (rc === VM_FAULT_NOPAGE) {
     // device-dax capacity was mapped: record page->mapping and page->index
-    const base = vmf.address - (vmf.address % fault_size);
+    const base = vmf.address - (vmf.address & (fault_size - 1)); // sizes ≤ 1 GiB: & is exact
     const pgoff = linear_page_index(vmf.vma, base);
     const raw = mappingId(k, filp.f_mapping) * 2;
     const first = pfn.pfn;

@@ -33,8 +33,10 @@ import type { Kernel } from "../../kernel/kernel.ts";
 import { EINVAL, ENOMEM } from "../../kernel/errno.ts";
 import {
   AddressSpace,
+  FAULT_FLAG_WRITE,
   File,
   linear_page_index,
+  maybe_mkwrite,
   VM_FAULT_FALLBACK,
   VM_FAULT_NOPAGE,
   VM_FAULT_OOM,
@@ -52,6 +54,15 @@ import {
   set_page_mapping_raw,
 } from "../../kernel/mm/page-ext.ts";
 import type { PmemDevice } from "../nvdimm/pmem.ts";
+import { HUB } from "../../kernel/mm/hub.ts";
+import {
+  _PAGE_ACCESSED,
+  _PAGE_DEVMAP,
+  _PAGE_DIRTY,
+  _PAGE_SPECIAL,
+  orBits,
+  pfn_pte,
+} from "../../kernel/mm/pgtable.ts";
 import { dax_direct_access, dax_read_lock, dax_read_unlock, pfn_t_devmap, PfnT } from "./super.ts";
 import {
   daxFaultEvent,
@@ -68,7 +79,7 @@ import {
   vmf_insert_mixed,
   vmf_insert_mixed_mkwrite,
   vmf_insert_pfn_pmd,
-} from "./devmap-mm.ts";
+} from "../../kernel/mm/devmap-mm.ts";
 
 const PAGE_SIZE = 4096;
 const PG_PMD_NR = PMD_SIZE / PAGE_SIZE;
@@ -246,7 +257,7 @@ function dax_iomap_pte_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number
 /** dax_iomap_pmd_fault(vmf): see the module doc. */
 function dax_iomap_pmd_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number {
   const vma = vmf.vma;
-  const pmd_addr = vmf.address - (vmf.address % PMD_SIZE);
+  const pmd_addr = vmf.address - (vmf.address & (PMD_SIZE - 1));
   const write = (vmf.flags & 1) !== 0;
   const max_pgoff = Math.ceil(inode.size / PAGE_SIZE);
   // fall back to PTEs unless the whole 2 MiB fits, aligned, in VMA and file
@@ -289,10 +300,60 @@ export function dax_iomap_fault(k: Kernel, vmf: VmFault, pe_size: PageEntrySize)
   return ret;
 }
 
+/**
+ * handle_mm_fault → do_fault → dax_iomap_fault(PE_SIZE_PTE) for a none pte
+ * (see {@link DaxVmOps.pte_fault_fast}), without the VmFault: PGFAULT, the
+ * same checks, dax_iomap_pfn, DAX entry and page association, the devmap pte
+ * (insert_pfn on a none pte: SPECIAL | DEVMAP, young, dirty and
+ * writable-if-allowed for a write), the clock and the trace event. -1 (nothing
+ * done) past i_size, which the general path turns into SIGBUS.
+ * tests/drivers/dax/fault_fast_test.ts compares it with the general path.
+ */
+function dax_fs_pte_fault_fast(
+  k: Kernel,
+  vma: VmAreaStruct,
+  address: number,
+  flags: number,
+  ptes: Float64Array,
+  i: number,
+): number {
+  const addr = address - (address & 4095);
+  const inode = (vma.vm_file as DaxFsFile).inode;
+  const index = Math.floor((addr - vma.vm_start) / PAGE_SIZE) + vma.vm_pgoff; // linear_page_index
+  const pos = index * PAGE_SIZE;
+  if (pos >= inode.size) return -1;
+  k.state(HUB).faults.pgfault++;
+  const pfn = inode.pfn;
+  const error = dax_iomap_pfn(k, inode, pos, PAGE_SIZE, pfn);
+  let ret: number;
+  if (error < 0) ret = dax_fault_return(error);
+  else {
+    if (inode.entries[index] === 0) {
+      dax_associate_entry(k, inode, pfn.pfn, 1, index);
+      inode.entries[index] = pfn.pfn + 1;
+    }
+    let entry = orBits(
+      pfn_pte(pfn.pfn, vma.vm_page_prot),
+      pfn_t_devmap(pfn) ? _PAGE_SPECIAL | _PAGE_DEVMAP : _PAGE_SPECIAL,
+    );
+    if ((flags & FAULT_FLAG_WRITE) !== 0) {
+      entry = maybe_mkwrite(orBits(entry, _PAGE_ACCESSED | _PAGE_DIRTY), vma);
+    }
+    ptes[i] = entry;
+    ret = VM_FAULT_NOPAGE;
+  }
+  k.clock.now += inode.devmap.faultNs;
+  if (k.tracing) {
+    k.trace.emit({ kind: "dax", op: "pte_fault", dev: inode.mapping.name, addr, ret });
+  }
+  return ret;
+}
+
 /** The vm_ops of a DAX file (ext4_dax_vm_ops: ->fault is the PTE-size dax_iomap_fault). */
 export const dax_fs_vm_ops: DaxVmOps = {
   name: "dax-file",
   fault: (k, vmf) => dax_iomap_fault(k, vmf, PE_SIZE_PTE),
   huge_fault: dax_iomap_fault,
   close: devmapVmaClose,
+  pte_fault_fast: dax_fs_pte_fault_fast,
 };

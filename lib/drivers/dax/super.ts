@@ -14,8 +14,7 @@
  *   atomically in the model, so a reader is never preempted inside; the
  *   srcu grace period is modelled as an RCU grace period (synchronize_rcu).
  *
- * pfn_t (include/linux/pfn_t.h) is a pfn and flags; the model keeps the two
- * apart in a reusable {@link PfnT} so the fault path allocates nothing.
+ * pfn_t (include/linux/pfn_t.h) is in lib/kernel/mm/pfn-t.ts, re-exported here.
  *
  * @module
  */
@@ -24,31 +23,10 @@ import { ENXIO, EOPNOTSUPP, ERANGE } from "../../kernel/errno.ts";
 import { AddressSpace } from "../../kernel/mm/mm-types.ts";
 import { synchronize_rcu } from "../../kernel/sched.ts";
 import type { KGen } from "../../sim/task.ts";
+import type { PfnT } from "../../kernel/mm/pfn-t.ts";
 
-/** pfn_t flag PFN_DEV: the pfn is device memory (the model's bit value). */
-export const PFN_DEV = 1;
-/** pfn_t flag PFN_MAP: the device memory has struct pages (devmap). */
-export const PFN_MAP = 2;
-
-/** A pfn_t: a pfn and its PFN_* flags. */
-export class PfnT {
-  /** The pfn. */
-  pfn = 0;
-  /** PFN_DEV | PFN_MAP | ... */
-  flags = 0;
-}
-
-/** pfn_t_devmap(pfn): PFN_DEV and PFN_MAP both set. */
-export function pfn_t_devmap(pfn: PfnT): boolean {
-  return (pfn.flags & (PFN_DEV | PFN_MAP)) === (PFN_DEV | PFN_MAP);
-}
-
-/** phys_to_pfn_t(addr, flags) into `out`. */
-export function phys_to_pfn_t(addr: number, flags: number, out: PfnT): PfnT {
-  out.pfn = Math.floor(addr / 4096);
-  out.flags = flags;
-  return out;
-}
+// pfn_t lives with the mm (lib/kernel/mm/pfn-t.ts); the drivers import it from here too
+export { PFN_DEV, PFN_MAP, pfn_t_devmap, PfnT, phys_to_pfn_t } from "../../kernel/mm/pfn-t.ts";
 
 /** struct dax_operations (the part the model uses). */
 export interface DaxOperations {

@@ -51,7 +51,12 @@ import {
 } from "../../kernel/mm/process.ts";
 import type { NdRegion } from "../../hw/nvdimm/region.ts";
 import { ND_DRIVERS } from "../nvdimm/bind.ts";
-import { DEVMAP, devmapTablesOf, devmapTranslateIn, handle_mm_fault_devmap } from "./devmap-mm.ts";
+import {
+  DEVMAP,
+  devmapTablesOf,
+  devmapTranslateIn,
+  handle_mm_fault_devmap,
+} from "../../kernel/mm/devmap-mm.ts";
 
 const MAX_FAULT_RETRIES = 16;
 
@@ -134,7 +139,7 @@ export function userReadInto(k: Kernel, p: Process, addr: number, dst: Uint8Arra
   let done = 0;
   while (done < len) {
     const a = addr + done;
-    const off = a % 4096;
+    const off = a & 4095;
     const n = Math.min(4096 - off, len - done);
     const pfn = access(k, p, a, false);
     const phys = pfn * 4096 + off;
@@ -171,7 +176,7 @@ export function userWrite(k: Kernel, p: Process, addr: number, data: Uint8Array)
   let done = 0;
   while (done < data.length) {
     const a = addr + done;
-    const off = a % 4096;
+    const off = a & 4095;
     const n = Math.min(4096 - off, data.length - done);
     const pfn = access(k, p, a, true);
     const phys = pfn * 4096 + off;

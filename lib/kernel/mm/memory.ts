@@ -24,6 +24,15 @@
  * (copies and walks inside it are part of that composite; further pages
  * the driver moves cost devPriv.extraPageInBatch each).
  *
+ * Fast paths (simulator plumbing, FaultState.fastPaths, on by default): the
+ * first write to a private anonymous page under an existing pte page, with no
+ * fault point armed, is handled inline in handle_mm_fault with the outcome
+ * of the general path — same page, struct page fields, pte, rss, counters,
+ * clock, trace — as tests/kernel/mm/fault_fast_test.ts checks on a seeded
+ * workload run both ways. The DAX drivers' none-pte fault
+ * (lib/kernel/mm/devmap-mm.ts, pte_fault_fast) is checked the same way by
+ * tests/drivers/dax/fault_fast_test.ts.
+ *
  * @module
  */
 import type { Kernel, SubsystemKey } from "../kernel.ts";
@@ -63,12 +72,21 @@ import {
   mmu_notifier_invalidate_range_start,
 } from "./mmu-notifier.ts";
 import {
+  EXT_FLAGS,
+  EXT_INDEX,
+  EXT_MAPCOUNT,
+  EXT_MAPPING,
+  EXT_STRIDE,
+  extSet64,
+  mappingId,
   page_mapcount,
   PageAnon,
+  pageIdx,
   PageTransCompound,
   PG_lru,
   PG_swapbacked,
   PG_uptodate,
+  sectionExt,
   SetPageDirty,
   setPageFlag2,
   unlock_page,
@@ -109,8 +127,10 @@ import {
 import {
   alloc_page,
   alloc_zeroed_user_highpage_movable,
+  allocPageUnarmed,
   is_zero_pfn,
   my_zero_pfn,
+  type RamAllocState,
 } from "./ram-alloc.ts";
 import { get_page, put_page } from "./swap.ts";
 import { page_count } from "./memmap.ts";
@@ -155,6 +175,11 @@ export class FaultState {
   devicePrivateFailed = 0;
   /** Nesting depth of device faults (costs inside are part of the composite). */
   inDeviceFault = 0;
+  /**
+   * Whether the fault path's specialised fast paths run (simulator plumbing:
+   * the differential tests turn them off to run the general path and compare).
+   */
+  fastPaths = true;
   /** cpu.minorFault. */
   readonly minorNs: number;
   /** cpu.zeroPageReadFault. */
@@ -309,6 +334,31 @@ export function do_swap_page(k: Kernel, vmf: VmFault): number {
   }
   print_bad_pte(k, vmf.vma, vmf.address, vmf.orig_pte);
   return VM_FAULT_SIGBUS;
+}
+
+/**
+ * The struct page side of do_anonymous_page's write fault for a page
+ * alloc_pages just returned, with one section lookup: what
+ * setPageFlag2(PG_uptodate | PG_swapbacked | PG_lru) followed by
+ * page_add_new_anon_rmap(page, vma, address, false) write — flags, _mapcount
+ * 0, mapping = the VMA's anon_vma with the ANON bit, index = the linear page
+ * index. The model's faults are atomic, so the pte is still none here (the
+ * general path's re-check cannot fire).
+ */
+function newAnonPageFast(
+  k: Kernel,
+  ram: RamAllocState,
+  page: Page,
+  vma: VmAreaStruct,
+  address: number,
+): void {
+  const r = sectionExt(ram.lastSection!).records(); // the section alloc_pages just used
+  const o = pageIdx(page) * EXT_STRIDE;
+  r[o + EXT_FLAGS] = r[o + EXT_FLAGS]! | (PG_uptodate | PG_swapbacked | PG_lru);
+  r[o + EXT_MAPCOUNT] = 1; // _mapcount 0, stored + 1
+  r[o + EXT_MAPPING] = mappingId(k, vma.anon_vma!) * 2 + 1;
+  const index = Math.floor((address - vma.vm_start) / 4096) + vma.vm_pgoff; // linear_page_index
+  extSet64(r, o + EXT_INDEX, index);
 }
 
 /**
@@ -564,8 +614,48 @@ export function handle_mm_fault(
   address: number,
   flags: number,
 ): number {
-  k.state(HUB).faults.pgfault++;
-  const addr = address - (address % 4096);
+  const hub = k.state(HUB);
+  const st = hub.faults;
+  st.pgfault++;
+  const addr = address - (address & 4095); // not `%`: a float modulo is a libc call
+  if (
+    (flags & FAULT_FLAG_WRITE) !== 0 && vma.vm_ops === null &&
+    (vma.vm_flags & (VM_HUGETLB | VM_SHARED)) === 0 && vma.anon_vma !== null && st.fastPaths &&
+    !k.faults.anyArmed
+  ) {
+    // Fast path (simulator plumbing; tests/kernel/mm/fault_fast_test.ts compares it with the
+    // general path): a write to a none pte of a private anonymous VMA that has its anon_vma and
+    // pte page, with nothing armed for fault injection (so no call chain is inspected), is what
+    // __handle_mm_fault → handle_pte_fault → do_anonymous_page would do — the same allocation,
+    // struct page writes, pte, counters, clock and trace — without the VmFault, with one
+    // section lookup, and inline here (a call per layer costs more than the layer's work).
+    const t = vma.vm_mm.pgd.lookup(addr);
+    if (t !== undefined && t.huge === 0) {
+      const ptes = t.ptes!;
+      const i = pte_index(addr);
+      if (ptes[i] === 0) {
+        const page = allocPageUnarmed(k, hub); // alloc_zeroed_user_highpage_movable
+        if (page === null) return VM_FAULT_OOM;
+        let entry = pfn_pte(page, vma.vm_page_prot);
+        if ((vma.vm_flags & VM_WRITE) !== 0) entry = pte_mkwrite(pte_mkdirty(entry));
+        newAnonPageFast(k, hub.ram, page, vma, addr);
+        vma.vm_mm.rss[MM_ANONPAGES]!++;
+        ptes[i] = entry;
+        st.anon++;
+        k.clock.advance(st.minorNs);
+        if (k.tracing) k.trace.emit({ kind: "fault", op: "anon", mm: vma.vm_mm.id, addr, ret: 0 });
+        return 0;
+      }
+    }
+  }
+  return __handle_mm_fault(k, vma, addr, flags);
+}
+
+/**
+ * __handle_mm_fault(vma, address, flags): handle_mm_fault's walk for a
+ * page-aligned `address` (PGFAULT already counted).
+ */
+function __handle_mm_fault(k: Kernel, vma: VmAreaStruct, addr: number, flags: number): number {
   const vmf: VmFault = {
     vma,
     address: addr,

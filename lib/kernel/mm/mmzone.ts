@@ -315,9 +315,11 @@ export function sectionOf(mm: MmState, pfn: number): MemSection | null {
 }
 
 function sectionOfSlow(mm: MmState, pfn: number): MemSection | null {
-  // pfn < NR_MEM_SECTIONS * PAGES_PER_SECTION < 2^38 makes the quotient an int32: no Math.floor
+  // pfn < NR_MEM_SECTIONS * PAGES_PER_SECTION < 2^38 makes the quotient an int32: no Math.floor;
+  // PAGES_PER_SECTION as a literal: the JIT makes a literal power-of-two division a multiplication,
+  // a division by an imported constant stays a floating-point division on every lookup
   if (!(pfn >= 0 && pfn < mm.maxSectionPfn)) return null;
-  const nr = (pfn / PAGES_PER_SECTION) | 0;
+  const nr = (pfn / 32768) | 0;
   const leaf = mm.roots[nr >>> 8];
   if (leaf === null || leaf === undefined) return null;
   const ms = leaf[nr & 0xff];

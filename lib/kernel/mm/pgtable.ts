@@ -127,7 +127,7 @@ export function pte_devmap(pte: number): boolean {
 
 /** pte_pfn(pte). */
 export function pte_pfn(pte: number): number {
-  return (pte - (pte & PTE_FLAGS_MASK)) / 256;
+  return Math.floor(pte / 256); // = (pte - (pte & PTE_FLAGS_MASK)) / 256
 }
 
 /** pfn_pte(pfn, prot) / mk_pte(page, prot). */
@@ -269,6 +269,9 @@ export function is_hwpoison_entry(entry: number): boolean {
 
 // ---- page tables ----
 
+// The hot index computations below divide by literal powers of two, which the JIT turns into an
+// exact multiplication; a division by an imported constant stays a floating-point division.
+
 /**
  * The ptes of one 2 MiB region, or the huge pmd that maps it whole.
  * `huge` is 0 for a regular pmd (then `ptes` is the pte page) and the pmd
@@ -294,7 +297,7 @@ export class PageTable {
 
   /** The table covering `addr`, or undefined (pmd_none). */
   lookup(addr: number): PteTable | undefined {
-    const idx = Math.floor(addr / HPAGE_PMD_SIZE);
+    const idx = Math.floor(addr / 2097152); // HPAGE_PMD_SIZE
     if (idx === this.#lastIdx) return this.#last;
     const t = this.tables.get(idx);
     this.#lastIdx = idx;
@@ -307,7 +310,7 @@ export class PageTable {
     let t = this.lookup(addr);
     if (t === undefined) {
       t = new PteTable();
-      const idx = Math.floor(addr / HPAGE_PMD_SIZE);
+      const idx = Math.floor(addr / 2097152); // HPAGE_PMD_SIZE
       this.tables.set(idx, t);
       this.#lastIdx = idx;
       this.#last = t;
@@ -330,7 +333,7 @@ export class PageTable {
 
 /** pte_index(addr). */
 export function pte_index(addr: number): number {
-  return Math.floor(addr / 4096) & (PTRS_PER_PTE - 1);
+  return Math.floor(addr / 4096) & 511; // PTRS_PER_PTE - 1
 }
 
 /** pmd_addr_end(addr, end): the next 2 MiB boundary, capped at end. */

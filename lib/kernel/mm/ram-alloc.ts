@@ -24,7 +24,7 @@
 import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
 import { vmemmapFault } from "./memmap.ts";
-import { sectionOf } from "./mmzone.ts";
+import { type MemSection, type MmState, sectionOf } from "./mmzone.ts";
 import { PG_reserved, wordZone } from "./page-flags.ts";
 import {
   clear_compound_page,
@@ -35,7 +35,7 @@ import {
 } from "./page-ext.ts";
 import { clear_highpage_reset } from "./page-contents.ts";
 import type { Page } from "./types.ts";
-import { HUB } from "./hub.ts";
+import { HUB, type MmHub } from "./hub.ts";
 
 /** HPAGE_PMD_ORDER: a THP is 512 pages (2 MiB). */
 export const HPAGE_PMD_ORDER = 9;
@@ -70,6 +70,12 @@ export class RamAllocState {
   zeroPfn: number = -1;
   /** The huge zero page head pfn, or -1. */
   hugeZeroPfn: number = -1;
+  /**
+   * The section of the page alloc_pages returned last (a caller that fills
+   * the new page's struct page right away saves a lookup); null before the
+   * first allocation. Valid only until the next allocator call.
+   */
+  lastSection: MemSection | null = null;
   /** free_huge_page: where a hugetlb page goes when its count reaches 0 (set by huge-memory.ts). */
   hugetlbFree: ((page: Page) => boolean) | null = null;
 }
@@ -135,19 +141,22 @@ function pushFree(st: RamAllocState, pfn: number): void {
 }
 
 /** Sets a freshly allocated page's count to 1 (set_page_refcounted); a non-free page is "Bad page state". */
-function prepNewPage(k: Kernel, page: Page): void {
-  const s = sectionOf(k.state(HUB).mm, page);
+function prepNewPage(k: Kernel, mm: MmState, st: RamAllocState, page: Page): void {
+  const s = sectionOf(mm, page);
   if (s === null) vmemmapFault(k, page, PAGE_FIELD._refcount, 2);
+  st.lastSection = s;
   const i = pageIdx(page);
-  const rc = s.ref(i);
-  if (rc !== 0) {
-    k.dmesg.printk(
-      "alert",
-      `BUG: Bad page state in process ${k.currentDesc.comm}  pfn:${page.toString(16)}`,
-    );
-    k.BUG("mm/page_alloc.c:prep_new_page");
-  }
+  if (s.ref(i) !== 0) bad_page(k, page);
   s.setRef(i, 1);
+}
+
+/** bad_page(page, reason, bad_flags) (mm/page_alloc.c): "Bad page state" for a page handed out while in use. */
+function bad_page(k: Kernel, page: Page): never {
+  k.dmesg.printk(
+    "alert",
+    `BUG: Bad page state in process ${k.currentDesc.comm}  pfn:${page.toString(16)}`,
+  );
+  return k.BUG("mm/page_alloc.c:prep_new_page");
 }
 
 /**
@@ -157,30 +166,45 @@ function prepNewPage(k: Kernel, page: Page): void {
  * null. An order-9 block becomes a compound page (prep_compound_page).
  */
 export function alloc_pages(k: Kernel, _gfp: number, order: number): Page | null {
-  const st = ramState(k);
+  const hub = k.state(HUB);
+  const st = hub.ram;
+  if (!st.ready) setup(k, st);
   if (k.faults.shouldFail("alloc_page")) return null;
-  if (order === 0) return takePage(k, st);
+  if (order === 0) return takePage(k, hub.mm, st);
   if (order !== HPAGE_PMD_ORDER) {
     throw new RangeError(`Cannot allocate order ${order}: the model allocates order 0 or 9`);
   }
   const h = st.freeHuge.pop();
   const page = h ?? takeFresh(st, HPAGE_PMD_NR, HPAGE_PMD_NR);
   if (page < 0) return null;
-  prepNewPage(k, page);
+  prepNewPage(k, hub.mm, st, page);
   prep_compound_page(k, page, HPAGE_PMD_ORDER);
   st.allocated += HPAGE_PMD_NR;
   return page;
 }
 
+/**
+ * alloc_pages(gfp, 0) for the fault path's fast path, given the hub: the same
+ * page, refcount and counters, without asking the kernel for the hub again
+ * and without consulting the "alloc_page" fault point — the caller has
+ * checked that no point is armed, when shouldFail returns false and records
+ * nothing.
+ */
+export function allocPageUnarmed(k: Kernel, hub: MmHub): Page | null {
+  const st = hub.ram;
+  if (!st.ready) setup(k, st);
+  return takePage(k, hub.mm, st);
+}
+
 /** One order-0 page off the free stack or the fresh ranges (no fault injection), or null. */
-function takePage(k: Kernel, st: RamAllocState): Page | null {
+function takePage(k: Kernel, mm: MmState, st: RamAllocState): Page | null {
   let page: number;
   if (st.nfree > 0) page = st.free[--st.nfree]!;
   else {
     page = takeFresh(st, 1, 1);
     if (page < 0) return null;
   }
-  prepNewPage(k, page);
+  prepNewPage(k, mm, st, page);
   st.allocated++;
   return page;
 }
@@ -257,7 +281,7 @@ export function my_zero_pfn(k: Kernel): number {
   if (st.zeroPfn < 0) {
     // empty_zero_page is a static page of the kernel image: setting it up lazily here
     // must not fail like an allocation (fault point "alloc_page" does not apply)
-    const p = takePage(k, st);
+    const p = takePage(k, k.state(HUB).mm, st);
     if (p === null) throw new RangeError("Cannot set up the zero page: no System RAM");
     const s = sectionOf(k.state(HUB).mm, p)!;
     const w = s.materialise();

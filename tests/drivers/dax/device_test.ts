@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { devdax, mapDax } from "./_rig.ts";
-import { devmapTables } from "../../../lib/drivers/dax/devmap-mm.ts";
+import { devmapTables } from "../../../lib/kernel/mm/devmap-mm.ts";
 import { dax_get_unmapped_area } from "../../../lib/drivers/dax/device.ts";
 import { userLoad32, userStore32, userTouch } from "../../../lib/drivers/dax/uaccess.ts";
 import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";

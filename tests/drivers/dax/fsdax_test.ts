@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { fsdaxFile } from "./_rig.ts";
-import { devmapTables } from "../../../lib/drivers/dax/devmap-mm.ts";
+import { devmapTables } from "../../../lib/kernel/mm/devmap-mm.ts";
 import { userRead, userTouch, userWrite } from "../../../lib/drivers/dax/uaccess.ts";
 import { mappingId, page_index, page_mapping_raw } from "../../../lib/kernel/mm/page-ext.ts";
 import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";

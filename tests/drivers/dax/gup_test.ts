@@ -4,7 +4,7 @@ import {
   FOLL_WRITE,
   get_user_pages,
   get_user_pages_fast,
-} from "../../../lib/drivers/dax/gup-devmap.ts";
+} from "../../../lib/kernel/mm/gup-devmap.ts";
 import { userTouch } from "../../../lib/drivers/dax/uaccess.ts";
 import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";
 import { put_page } from "../../../lib/kernel/mm/swap.ts";

@@ -1,6 +1,6 @@
 /**
- * The mm pieces the DAX fault path needs that lib/kernel/mm does not have
- * yet (mm/memory.c, mm/huge_memory.c, include/linux/huge_mm.h, v4.20):
+ * The mm pieces the DAX fault path needs beyond memory.ts and huge-memory.ts
+ * (mm/memory.c, mm/huge_memory.c, include/linux/huge_mm.h, v4.20):
  *
  * - vm_operations_struct->huge_fault and the pud/pmd levels of
  *   __handle_mm_fault that call it — create_huge_pud / wp_huge_pud,
@@ -21,18 +21,19 @@
  * and a huge pmd in it is treated as an anonymous THP (zap_huge_pmd puts the
  * page, __split_huge_pmd remaps its subpages). So huge devmap entries live in
  * a per-mm side table here ({@link DevmapTables}), keyed by pmd and pud index,
- * and everything that walks them — the fault dispatch, GUP, the MMU's
- * translation, zap — is in lib/drivers/dax. The vma's ->close drops the side
- * entries of a VMA being removed (munmap, exit), which in the kernel
- * unmap_vmas would have zapped: the outcome is the same because huge devmap
- * entries hold no references. Moving this into lib/kernel/mm means a pud map
- * and devmap pmds in PageTable, the huge_fault dispatch in handle_mm_fault,
- * and vma_is_dax branches in zap_huge_pmd and __split_huge_pmd_locked.
+ * and what walks them is here and in gup-devmap.ts (the fault dispatch, zap,
+ * GUP) and in lib/drivers/dax/uaccess.ts (the MMU's translation for a DAX
+ * access). The vma's ->close drops the side entries of a VMA being removed
+ * (munmap, exit), which in the kernel unmap_vmas would have zapped: the
+ * outcome is the same because huge devmap entries hold no references.
+ * Folding this into memory.ts / huge-memory.ts still means a pud map and
+ * devmap pmds in PageTable, the huge_fault dispatch in handle_mm_fault, and
+ * vma_is_dax branches in zap_huge_pmd and __split_huge_pmd_locked.
  *
  * @module
  */
-import type { Kernel, SubsystemKey } from "../../kernel/kernel.ts";
-import { handle_mm_fault, zap_page_range_single } from "../../kernel/mm/memory.ts";
+import type { Kernel, SubsystemKey } from "../kernel.ts";
+import { handle_mm_fault, zap_page_range_single } from "./memory.ts";
 import {
   type AddressSpace,
   FAULT_FLAG_WRITE,
@@ -43,11 +44,12 @@ import {
   VM_FAULT_NOPAGE,
   VM_FAULT_SIGBUS,
   VM_NOHUGEPAGE,
+  VM_SHARED,
   VM_WRITE,
   type VmAreaStruct,
   type VmFault,
   type VmOps,
-} from "../../kernel/mm/mm-types.ts";
+} from "./mm-types.ts";
 import {
   _PAGE_ACCESSED,
   _PAGE_DEVMAP,
@@ -61,9 +63,13 @@ import {
   pte_present,
   pte_protnone,
   pte_write,
-} from "../../kernel/mm/pgtable.ts";
-import { HUB } from "../../kernel/mm/hub.ts";
-import { pfn_t_devmap, type PfnT } from "./super.ts";
+} from "./pgtable.ts";
+import { HUB } from "./hub.ts";
+import { pfn_t_devmap, type PfnT } from "./pfn-t.ts";
+
+// Offsets inside a page, pmd or pud are taken with `&` here and in the other DAX files: exact for
+// a non-negative integer address below 2^53 and a power-of-two size ≤ 2^31, while `%` on an
+// address above 2^31 is a floating-point remainder (a libc call) on every fault.
 
 /** PMD_SIZE. */
 export const PMD_SIZE = 2 ** 21;
@@ -84,6 +90,23 @@ export interface DaxVmOps extends VmOps {
   huge_fault(k: Kernel, vmf: VmFault, pe_size: PageEntrySize): number;
   /** ->pagesize(vma): the mapping's page size (device-dax: its align). */
   pagesize?(vma: VmAreaStruct): number;
+  /**
+   * Simulator plumbing, not a kernel member: the whole page-size fault of a
+   * none pte under an existing pte page in one call — what handle_mm_fault →
+   * handle_pte_fault → do_fault → ->fault does for it, PGFAULT included —
+   * or -1 (before touching anything) when the handler wants the general
+   * path. Only called for a read, or a write to a shared mapping, with
+   * FaultState.fastPaths set; the differential tests compare the two.
+   * `address` is the faulting address (not page aligned); `ptes[i]` its pte.
+   */
+  pte_fault_fast?(
+    k: Kernel,
+    vma: VmAreaStruct,
+    address: number,
+    flags: number,
+    ptes: Float64Array,
+    i: number,
+  ): number;
 }
 
 /** The huge devmap entries of one mm: pmd index (addr / 2 MiB) and pud index (addr / 1 GiB) → entry. */
@@ -326,9 +349,13 @@ export function handle_mm_fault_devmap(
   const thp = (vma.vm_flags & VM_NOHUGEPAGE) === 0 && vma.vm_file !== null &&
     st.daxInodes.has(vma.vm_file.f_mapping);
   if (!thp && t.puds.size === 0 && t.pmds.size === 0) {
+    if (ops.pte_fault_fast !== undefined) {
+      const ret = pte_fault_fast(k, vma, address, flags, ops);
+      if (ret >= 0) return ret;
+    }
     return handle_mm_fault(k, vma, address, flags);
   }
-  const addr = address - (address % 4096);
+  const addr = address - (address & 4095); // not `%`: a float modulo is a libc call
   const dirty = (flags & FAULT_FLAG_WRITE) !== 0;
   const vmf: VmFault = {
     vma,
@@ -374,6 +401,30 @@ export function handle_mm_fault_devmap(
   return handle_mm_fault(k, vma, address, flags);
 }
 
+/**
+ * The pte level of handle_mm_fault for a DAX VMA whose ops have a fused
+ * none-pte fault ({@link DaxVmOps.pte_fault_fast}): taken when handle_mm_fault
+ * would reach do_fault's ->fault with nothing in the way — not a private
+ * write (that is do_cow_fault), a pte page present, the pte none. -1 sends
+ * the fault down the general path.
+ */
+function pte_fault_fast(
+  k: Kernel,
+  vma: VmAreaStruct,
+  address: number,
+  flags: number,
+  ops: DaxVmOps,
+): number {
+  if ((flags & FAULT_FLAG_WRITE) !== 0 && (vma.vm_flags & VM_SHARED) === 0) return -1;
+  if (!k.state(HUB).faults.fastPaths) return -1;
+  const addr = address - (address & 4095);
+  const pt = vma.vm_mm.pgd.lookup(addr);
+  if (pt === undefined || pt.ptes === null) return -1;
+  const i = pte_index(addr);
+  if (pt.ptes[i] !== 0) return -1;
+  return ops.pte_fault_fast!(k, vma, address, flags, pt.ptes, i); // unaligned: no new box
+}
+
 /** The PGFAULT count of a fault resolved above the pte level (handle_mm_fault counts its own). */
 function counted(k: Kernel, ret: number): number {
   k.state(HUB).faults.pgfault++;
@@ -400,14 +451,14 @@ export function devmapTranslateIn(
     const e = t.puds.get(Math.floor(addr / PUD_SIZE));
     if (e !== undefined) {
       if (write && !pte_write(e)) return -1;
-      return pte_pfn(e) + Math.floor((addr % PUD_SIZE) / 4096);
+      return pte_pfn(e) + Math.floor((addr & (PUD_SIZE - 1)) / 4096);
     }
   }
   if (t.pmds.size !== 0) {
     const e = t.pmds.get(Math.floor(addr / PMD_SIZE));
     if (e !== undefined) {
       if (write && !pte_write(e)) return -1;
-      return pte_pfn(e) + Math.floor((addr % PMD_SIZE) / 4096);
+      return pte_pfn(e) + Math.floor((addr & (PMD_SIZE - 1)) / 4096);
     }
   }
   const pt = mm.pgd.lookup(addr);

@@ -4,7 +4,7 @@
  * reference the way 4.20 does. lib/kernel/mm/gup.ts has the slow path for
  * ordinary and device-private pages without devmap handling; this file is
  * the whole 4.20 walk with the devmap parts, over the devmap side tables of
- * devmap-mm.ts (see there for what should move into lib/kernel/mm).
+ * devmap-mm.ts (see there for what folding them into the page tables needs).
  *
  * Slow path (__get_user_pages): per page, follow_page_mask — a devmap pud
  * (follow_devmap_pud), a devmap pmd (follow_devmap_pmd), a THP pmd, else
@@ -32,11 +32,11 @@
  *
  * @module
  */
-import type { Kernel } from "../../kernel/kernel.ts";
-import { EEXIST, EFAULT, EHWPOISON, ENOMEM } from "../../kernel/errno.ts";
-import { get_dev_pagemap, put_dev_pagemap } from "../../kernel/memremap.ts";
-import { page_ref_count } from "../../kernel/mm/memmap.ts";
-import { vm_normal_page } from "../../kernel/mm/memory.ts";
+import type { Kernel } from "../kernel.ts";
+import { EEXIST, EFAULT, EHWPOISON, ENOMEM } from "../errno.ts";
+import { get_dev_pagemap, put_dev_pagemap } from "../memremap.ts";
+import { page_ref_count } from "./memmap.ts";
+import { vm_normal_page } from "./memory.ts";
 import {
   FAULT_FLAG_REMOTE,
   FAULT_FLAG_TRIED,
@@ -54,8 +54,8 @@ import {
   VM_READ,
   VM_WRITE,
   type VmAreaStruct,
-} from "../../kernel/mm/mm-types.ts";
-import { compound_head } from "../../kernel/mm/page-ext.ts";
+} from "./mm-types.ts";
+import { compound_head } from "./page-ext.ts";
 import {
   _PAGE_DIRTY,
   pte_devmap,
@@ -67,10 +67,10 @@ import {
   pte_special,
   pte_write,
   type PteTable,
-} from "../../kernel/mm/pgtable.ts";
-import { is_zero_pfn } from "../../kernel/mm/ram-alloc.ts";
-import { get_page, put_page } from "../../kernel/mm/swap.ts";
-import type { DevPagemap, Page } from "../../kernel/mm/types.ts";
+} from "./pgtable.ts";
+import { is_zero_pfn } from "./ram-alloc.ts";
+import { get_page, put_page } from "./swap.ts";
+import type { DevPagemap, Page } from "./types.ts";
 import { devmapTables, handle_mm_fault_devmap, PMD_SIZE, PUD_SIZE } from "./devmap-mm.ts";
 
 /** FOLL_WRITE. */
@@ -129,7 +129,7 @@ function follow_devmap_huge(
 ): Followed {
   if ((flags & FOLL_WRITE) !== 0 && !pte_write(entry)) return null;
   if ((flags & FOLL_GET) === 0) return ERR_EEXIST;
-  const pfn = pte_pfn(entry) + Math.floor((addr % size) / 4096);
+  const pfn = pte_pfn(entry) + Math.floor((addr & (size - 1)) / 4096);
   ctx.pgmap = get_dev_pagemap(k, pfn, ctx.pgmap);
   if (ctx.pgmap === null) return ERR_EFAULT;
   get_page(k, pfn);
@@ -275,7 +275,7 @@ export function __get_user_pages(
   const ctx: FollowPageContext = { pgmap: null, page_mask: 0 };
   let i = 0, ret = 0;
   let vma: VmAreaStruct | null = null;
-  start -= start % 4096;
+  start -= start & 4095;
   out: while (nr_pages > 0) {
     if (vma === null || start >= vma.vm_end) {
       vma = find_vma(mm, start);
@@ -433,7 +433,13 @@ function gup_huge_devmap(
 ): boolean {
   if (!pte_present(entry) || (write && !pte_write(entry))) return false;
   if (!pte_devmap(entry)) return false; // THP pins through the slow path here
-  return __gup_device_huge(k, pte_pfn(entry) + Math.floor((addr % size) / 4096), addr, end, pages);
+  return __gup_device_huge(
+    k,
+    pte_pfn(entry) + Math.floor((addr & (size - 1)) / 4096),
+    addr,
+    end,
+    pages,
+  );
 }
 
 /** gup_pgd_range → gup_pud_range → gup_pmd_range → gup_pte_range over [addr, end): stops at the first entry it cannot pin. */
@@ -483,7 +489,7 @@ export function get_user_pages_fast(
   write: boolean,
   pages: Page[],
 ): number {
-  start -= start % 4096;
+  start -= start & 4095;
   if (nr_pages <= 0) return 0;
   const nr0 = pages.length;
   gup_pgd_range(k, mm, start, start + nr_pages * 4096, write, pages);
