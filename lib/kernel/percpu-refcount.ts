@@ -258,6 +258,11 @@ export function percpu_ref_put(k: Kernel, ref: PercpuRef): void {
     if (k.tracing) emit(k, ref, "put", 1);
     return;
   }
+  putAtomic(k, ref);
+}
+
+/** percpu_ref_put in atomic mode (out of line, so the percpu fast path inlines small). */
+function putAtomic(k: Kernel, ref: PercpuRef): void {
   ref.count--;
   if (k.tracing) emit(k, ref, "put", 1);
   if (ref.count === 0 && !ref.bias) fireRelease(k, ref);
@@ -292,6 +297,11 @@ export function percpu_ref_tryget_live(k: Kernel, ref: PercpuRef): boolean {
     if (k.tracing) emit(k, ref, "get", 1);
     return true;
   }
+  return trygetLiveAtomic(k, ref);
+}
+
+/** percpu_ref_tryget_live in atomic mode (out of line, so the percpu fast path inlines small). */
+function trygetLiveAtomic(k: Kernel, ref: PercpuRef): boolean {
   if (ref.dead || (ref.count === 0 && !ref.bias)) {
     if (k.tracing) emit(k, ref, "tryget_fail", 0);
     return false;
