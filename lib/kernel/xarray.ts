@@ -201,9 +201,8 @@ export function xa_load<T>(xa: XArray<T>, index: number): T | null {
   if (L === null) L = buildLookup(xa);
   const off = index - L.lo;
   if (off < 0 || off >= L.span) return null;
-  const r = L.direct[(off * L.inv) | 0]!;
-  if (r >= 0) return L.vals[r] as T;
-  if (r === EMPTY_BUCKET) return null;
+  const v = L.direct[(off * L.inv) | 0];
+  if (v !== MIXED_BUCKET) return v as T | null;
   return searchLoad(xa, L, index, off);
 }
 
@@ -230,10 +229,8 @@ function searchLoad<T>(xa: XArray<T>, L: Lookup, index: number, off: number): T 
   return v as T;
 }
 
-/** `direct[b]` of a bucket no run touches. */
-const EMPTY_BUCKET = -1;
 /** `direct[b]` of a bucket that needs a search (runs start or end inside it, or a corrupt run). */
-const MIXED_BUCKET = -2;
+const MIXED_BUCKET: unique symbol = Symbol("xa_mixed_bucket");
 /** At most this many buckets. */
 const MAX_BUCKETS = 1 << 16;
 
@@ -251,8 +248,11 @@ class Lookup {
     readonly span: number,
     /** 2^-bucketShift. */
     readonly inv: number,
-    /** direct[b]: the run covering all of bucket b, EMPTY_BUCKET, or MIXED_BUCKET. */
-    readonly direct: Int32Array,
+    /**
+     * direct[b]: the entry of the run covering all of bucket b, null when no
+     * run touches it, or MIXED_BUCKET.
+     */
+    readonly direct: unknown[],
     /** bucket[b]: the first run ending at or after the start of bucket b. */
     readonly bucket: Int32Array,
     /** Run starts, with a +Infinity sentinel. */
@@ -283,7 +283,7 @@ function buildLookup<T>(xa: XArray<T>): Lookup {
   starts[n] = ends[n] = Infinity;
   let L: Lookup;
   if (n === 0) {
-    L = new Lookup(0, 0, 1, new Int32Array(1), new Int32Array(2), starts, ends, []);
+    L = new Lookup(0, 0, 1, [null], new Int32Array(2), starts, ends, []);
   } else {
     const min = starts[0]!, max = ends[n - 1]!;
     // The bucket size: the largest power of two every run boundary is a
@@ -303,7 +303,7 @@ function buildLookup<T>(xa: XArray<T>): Lookup {
     const size = 2 ** shift;
     const lo = Math.floor(min / size) * size;
     const nb = count(shift);
-    const direct = new Int32Array(nb);
+    const direct: unknown[] = [];
     const bucket = new Int32Array(nb + 1);
     for (let b = 0, r = 0; b <= nb; b++) {
       const bstart = lo + b * size;
@@ -311,9 +311,10 @@ function buildLookup<T>(xa: XArray<T>): Lookup {
       bucket[b] = r;
       if (b === nb) break;
       const bend = bstart + size - 1;
-      if (starts[r]! > bend) direct[b] = EMPTY_BUCKET;
-      else if (starts[r]! <= bstart && ends[r]! >= bend && xa.vals[r] !== CORRUPT) direct[b] = r;
-      else direct[b] = MIXED_BUCKET;
+      if (starts[r]! > bend) direct.push(null);
+      else if (starts[r]! <= bstart && ends[r]! >= bend && xa.vals[r] !== CORRUPT) {
+        direct.push(xa.vals[r]);
+      } else direct.push(MIXED_BUCKET);
     }
     L = new Lookup(lo, nb * size, 2 ** -shift, direct, bucket, starts, ends, xa.vals.slice());
   }
