@@ -286,20 +286,20 @@ function buildLookup<T>(xa: XArray<T>): Lookup {
     L = new Lookup(0, 0, 1, [null], new Int32Array(2), starts, ends, []);
   } else {
     const min = starts[0]!, max = ends[n - 1]!;
-    // The bucket size: the largest power of two every run boundary is a
-    // multiple of, if that gives few enough buckets (no bucket then needs a
-    // search); else about sixteen buckets per run.
-    let shift = 52;
-    for (let r = 0; r < n && shift > 0; r++) {
-      if (starts[r]! > 0) shift = Math.min(shift, ctz(starts[r]!));
-      shift = Math.min(shift, ctz(ends[r]! + 1));
-    }
+    // The bucket size: the smallest power of two that keeps the table within
+    // 64 buckets per run (so a rebuild stays O(runs)) — or, if larger, the
+    // largest power of two every run boundary is a multiple of, so that no
+    // bucket needs a search (pgmaps of whole sections: one bucket a section).
     const count = (sh: number) => Math.floor(max / 2 ** sh) - Math.floor(min / 2 ** sh) + 1;
-    if (count(shift) > MAX_BUCKETS) {
-      const want = Math.min(MAX_BUCKETS, Math.max(16, 16 * n));
-      shift = 0;
-      while (count(shift) > want) shift++;
+    const limit = Math.min(MAX_BUCKETS, 64 * n);
+    let shift = 0;
+    while (count(shift) > limit) shift++;
+    let align = 52;
+    for (let r = 0; r < n && align > shift; r++) {
+      if (starts[r]! > 0) align = Math.min(align, ctz(starts[r]!));
+      align = Math.min(align, ctz(ends[r]! + 1));
     }
+    if (align > shift) shift = align;
     const size = 2 ** shift;
     const lo = Math.floor(min / size) * size;
     const nb = count(shift);
