@@ -264,14 +264,12 @@ class Lookup {
   ) {}
 }
 
-/** Trailing zero bits of a positive safe integer, at most 52. */
+/** Trailing zero bits of a positive safe integer (52 for 2^52 and above multiples). */
 function ctz(x: number): number {
-  let n = 0;
-  while (n < 52 && x % 2 === 0) {
-    x /= 2;
-    n++;
-  }
-  return n;
+  const lo = x % 2 ** 32; // exact for safe integers
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  const hi = Math.floor(x / 2 ** 32);
+  return hi === 0 ? 52 : Math.min(52, 63 - Math.clz32(hi & -hi));
 }
 
 /** Builds the bucket table for the current runs (after a store, on the next load). */
@@ -287,11 +285,11 @@ function buildLookup<T>(xa: XArray<T>): Lookup {
   } else {
     const min = starts[0]!, max = ends[n - 1]!;
     // The bucket size: the smallest power of two that keeps the table within
-    // 64 buckets per run (so a rebuild stays O(runs)) — or, if larger, the
+    // 32 buckets per run (so a rebuild stays O(runs)) — or, if larger, the
     // largest power of two every run boundary is a multiple of, so that no
     // bucket needs a search (pgmaps of whole sections: one bucket a section).
     const count = (sh: number) => Math.floor(max / 2 ** sh) - Math.floor(min / 2 ** sh) + 1;
-    const limit = Math.min(MAX_BUCKETS, 64 * n);
+    const limit = Math.min(MAX_BUCKETS, 32 * n);
     let shift = 0;
     while (count(shift) > limit) shift++;
     let align = 52;
