@@ -10,12 +10,13 @@ import type { Kernel } from "../lib/kernel/kernel.ts";
 import type { PercpuRef } from "../lib/kernel/percpu-refcount.ts";
 
 function pcpuAdd(ref: PercpuRef, cpu: number, n: number): void {
-  const p = ref.pcpu!;
-  const v = p[cpu]! + n;
+  const p = ref.counters;
+  const i = ref.base + cpu;
+  const v = p[i]! + n;
   if (v > 0x7fffffff || v < -0x80000000) {
     ref.spill += v;
-    p[cpu] = 0;
-  } else p[cpu] = v;
+    p[i] = 0;
+  } else p[i] = v;
 }
 
 /** percpu_ref_get without the trace emit. */

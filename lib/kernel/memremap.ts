@@ -568,6 +568,17 @@ export function* devm_memunmap_pages(k: Kernel, dev: Device, pgmap: DevPagemap):
 }
 
 /**
+ * get_dev_pagemap's cached case: whether `pfn` lies in `pgmap` (the caller's
+ * reference is kept); if not, the reference is dropped (put_dev_pagemap).
+ */
+function cachedHit(k: Kernel, pfn: number, pgmap: DevPagemap): boolean {
+  const phys = pfn * PAGE_SIZE;
+  if (phys >= pgmap.res.start && phys <= pgmap.res.end) return true;
+  put_dev_pagemap(k, pgmap);
+  return false;
+}
+
+/**
  * get_dev_pagemap(pfn, pgmap) (kernel/memremap.c): a new live reference on
  * the dev_pagemap of `pfn`, or NULL.
  *
@@ -613,12 +624,8 @@ export function get_dev_pagemap(
 ): DevPagemap | null {
   // one comparison on the common path: a pfn that is not a uint32 is checked for misuse
   if (pfn >>> 0 !== pfn) checkPfn(k, pfn, "look up the pgmap of");
-  const phys = pfn * PAGE_SIZE;
   // In the cached case the caller already holds a live reference.
-  if (pgmap !== null) {
-    if (phys >= pgmap.res.start && phys <= pgmap.res.end) return pgmap;
-    put_dev_pagemap(k, pgmap);
-  }
+  if (pgmap !== null && cachedHit(k, pfn, pgmap)) return pgmap;
   // fall back to the slow path lookup
   const st = k.state(MEMREMAP);
   k.clock.now += st.slowLookupNs; // Clock.advance, inlined: a whole, non-negative ns count

@@ -34,6 +34,9 @@ export const PERCPU_REF_INIT_DEAD = 2;
 /** percpu_ref_init flag: allow switching to percpu mode (v4.20 has it as a no-op compat). */
 export const PERCPU_REF_ALLOW_REINIT = 0;
 
+/** The counters of a ref that has none (before init, after exit): no slot. */
+const NO_COUNTERS: Int32Array = new Int32Array(0);
+
 /** The release callback: must not sleep (it may run from an RCU callback). */
 export type PercpuRefFunc = (ref: PercpuRef) => void;
 
@@ -50,9 +53,19 @@ export class PercpuRef {
   /**
    * Per-CPU counters; null before init and after exit. Int32 for speed (a
    * Float64Array element increment costs ten times more in V8); a counter that
-   * would leave the int32 range spills into {@link PercpuRef.spill}.
+   * would leave the int32 range spills into {@link PercpuRef.spill}. A view of
+   * this ref's slot in the kernel's counter pool ({@link PercpuRef.counters}
+   * from {@link PercpuRef.base}); the fast paths index the pool directly.
    */
   pcpu: Int32Array | null = null;
+  /**
+   * @internal The kernel's counter pool chunk holding this ref's per-CPU
+   * counters (shared by many refs, so it stays in the host's caches); empty
+   * before init.
+   */
+  counters: Int32Array = NO_COUNTERS;
+  /** @internal Index of this ref's CPU 0 counter in {@link PercpuRef.counters}. */
+  base = 0;
   /** What the per-CPU counters spilled (only their sum matters, as in the fold). */
   spill = 0;
   /** __PERCPU_REF_ATOMIC. */
@@ -98,12 +111,70 @@ export const PERCPU_REFS: SubsystemKey<Set<PercpuRef>> = {
 
 /** this_cpu_add on the per-CPU counter, spilling what leaves the int32 range. */
 function pcpuAdd(ref: PercpuRef, cpu: number, n: number): void {
-  const p = ref.pcpu!;
-  const v = p[cpu]! + n;
+  const p = ref.counters;
+  const i = ref.base + cpu;
+  const v = p[i]! + n;
   if (v > 0x7fffffff || v < -0x80000000) {
     ref.spill += v;
-    p[cpu] = 0;
-  } else p[cpu] = v;
+    p[i] = 0;
+  } else p[i] = v;
+}
+
+/** Counters per pool chunk (a chunk is never reallocated, so the `pcpu` views stay valid). */
+const POOL_CHUNK = 4096;
+
+/**
+ * The per-CPU counters of a kernel's refs: fixed-size Int32Array chunks, one
+ * slot of nr_cpu_ids counters per initialised ref, slots of exited refs
+ * reused. The model's alloc_percpu: one array for many refs saves the fast
+ * paths a typed-array object and a backing store per ref.
+ */
+interface PercpuPool {
+  /** The chunk being filled. */
+  chunk: Int32Array;
+  /** Next free index in `chunk`. */
+  used: number;
+  /** Slots freed by percpu_ref_exit: chunks and bases, pairwise. */
+  readonly freeChunks: Int32Array[];
+  /** Bases of the freed slots. */
+  readonly freeBases: number[];
+}
+
+const PERCPU_POOL: SubsystemKey<PercpuPool> = {
+  name: "percpu_ref counters",
+  create: () => ({ chunk: NO_COUNTERS, used: 0, freeChunks: [], freeBases: [] }),
+};
+
+/** alloc_percpu(int) for a ref: a zeroed slot of `nr` counters. */
+function allocCounters(k: Kernel, ref: PercpuRef, nr: number): void {
+  const pool = k.state(PERCPU_POOL);
+  let chunk: Int32Array, base: number;
+  if (pool.freeChunks.length > 0) {
+    chunk = pool.freeChunks.pop()!;
+    base = pool.freeBases.pop()!;
+    chunk.fill(0, base, base + nr);
+  } else {
+    if (pool.used + nr > pool.chunk.length) {
+      pool.chunk = new Int32Array(Math.max(nr, POOL_CHUNK - (POOL_CHUNK % nr)));
+      pool.used = 0;
+    }
+    chunk = pool.chunk;
+    base = pool.used;
+    pool.used += nr;
+  }
+  ref.counters = chunk;
+  ref.base = base;
+  ref.pcpu = chunk.subarray(base, base + nr);
+}
+
+/** free_percpu of a ref's slot. */
+function freeCounters(k: Kernel, ref: PercpuRef): void {
+  const pool = k.state(PERCPU_POOL);
+  pool.freeChunks.push(ref.counters);
+  pool.freeBases.push(ref.base);
+  ref.counters = NO_COUNTERS;
+  ref.base = 0;
+  ref.pcpu = null;
 }
 
 function emit(k: Kernel, ref: PercpuRef, op: PercpuRefEvent["op"], n: number): void {
@@ -140,7 +211,7 @@ export function percpu_ref_init(
   ref.id = k.newId();
   k.state(PERCPU_REFS).add(ref);
   ref.name = release.name || "release";
-  ref.pcpu = new Int32Array(k.nr_cpu_ids);
+  allocCounters(k, ref, k.nr_cpu_ids);
   ref.spill = 0;
   ref.forceAtomic = (flags & PERCPU_REF_INIT_ATOMIC) !== 0;
   ref.release = release;
@@ -198,6 +269,11 @@ export function percpu_ref_put(k: Kernel, ref: PercpuRef): void {
     if (k.tracing) emit(k, ref, "put", 1);
     return;
   }
+  putAtomic(k, ref);
+}
+
+/** percpu_ref_put in atomic mode (out of line, so the percpu fast path inlines small). */
+function putAtomic(k: Kernel, ref: PercpuRef): void {
   ref.count--;
   if (k.tracing) emit(k, ref, "put", 1);
   if (ref.count === 0 && !ref.bias) fireRelease(k, ref);
@@ -232,6 +308,11 @@ export function percpu_ref_tryget_live(k: Kernel, ref: PercpuRef): boolean {
     if (k.tracing) emit(k, ref, "get", 1);
     return true;
   }
+  return trygetLiveAtomic(k, ref);
+}
+
+/** percpu_ref_tryget_live in atomic mode (out of line, so the percpu fast path inlines small). */
+function trygetLiveAtomic(k: Kernel, ref: PercpuRef): boolean {
   if (ref.dead || (ref.count === 0 && !ref.bias)) {
     if (k.tracing) emit(k, ref, "tryget_fail", 0);
     return false;
@@ -389,7 +470,7 @@ export function percpu_ref_exit(k: Kernel, ref: PercpuRef): void {
   if (ref.pcpu !== null) {
     WARN_ON_ONCE(k, ref.confirmSwitch !== null);
     k.state(PERCPU_REFS).delete(ref);
-    ref.pcpu = null;
+    freeCounters(k, ref);
     ref.atomic = true;
     ref.dead = true;
     if (k.tracing) {

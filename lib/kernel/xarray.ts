@@ -172,10 +172,13 @@ export class XArray<T> {
  * checked here).
  *
  * The answer is the tree's, but it is read from a load index the stores keep
- * in step with the tree (the runs of equal loads, sorted, with a bucket table
- * over the index span, rebuilt on the first load after a store): a 64-way
- * walk over thousands of nodes misses the host's caches at every level. {@link xa_levels} gives the walk the kernel would do, for the cost
- * model.
+ * in step with the tree (the runs of equal loads, sorted, with a table of
+ * aligned power-of-two buckets over the index span, rebuilt on the first load
+ * after a store): a 64-way walk over thousands of nodes misses the host's
+ * caches at every level. A bucket inside one run or one gap answers at once
+ * (with ranges of whole sections every bucket does); a bucket with a run
+ * boundary inside it is searched. {@link xa_levels} gives the walk the kernel
+ * would do, for the cost model.
  *
  * If the slot holds a sibling marker whose canonical slot is itself a
  * sibling (left by overlapping multi-index stores, see the module doc), v4.20
@@ -196,8 +199,15 @@ export class XArray<T> {
 export function xa_load<T>(xa: XArray<T>, index: number): T | null {
   let L = xa.lookup;
   if (L === null) L = buildLookup(xa);
-  const off = index - L.min;
-  if (off < 0 || index > L.max) return null;
+  const off = index - L.lo;
+  if (off < 0 || off >= L.span) return null;
+  const v = L.direct[(off * L.inv) | 0];
+  if (v !== MIXED_BUCKET) return v as T | null;
+  return searchLoad(xa, L, index, off);
+}
+
+/** xa_load in a bucket that holds more than one run, or part of one: a search of the runs. */
+function searchLoad<T>(xa: XArray<T>, L: Lookup, index: number, off: number): T | null {
   const b = (off * L.inv) | 0;
   let r = L.bucket[b]!;
   const ends = L.ends;
@@ -219,15 +229,30 @@ export function xa_load<T>(xa: XArray<T>, index: number): T | null {
   return v as T;
 }
 
-/** The read side of the load index: runs in typed arrays plus a bucket table over the span. */
+/** `direct[b]` of a bucket that needs a search (runs start or end inside it, or a corrupt run). */
+const MIXED_BUCKET: unique symbol = Symbol("xa_mixed_bucket");
+/** At most this many buckets. */
+const MAX_BUCKETS = 1 << 16;
+
+/**
+ * The read side of the load index: runs in typed arrays plus a bucket table
+ * over the span. Buckets are aligned power-of-two blocks of indices; where
+ * every run boundary is aligned to the bucket size (pgmaps of whole sections)
+ * each bucket lies inside one run or in a gap, and a load is one table read.
+ */
 class Lookup {
   constructor(
-    /** First index of the first run (Infinity when empty). */
-    readonly min: number,
-    /** Last index of the last run. */
-    readonly max: number,
+    /** First index of the first bucket (a multiple of the bucket size). */
+    readonly lo: number,
+    /** Indices covered by the buckets (0 when empty). */
+    readonly span: number,
     /** 2^-bucketShift. */
     readonly inv: number,
+    /**
+     * direct[b]: the entry of the run covering all of bucket b, null when no
+     * run touches it, or MIXED_BUCKET.
+     */
+    readonly direct: unknown[],
     /** bucket[b]: the first run ending at or after the start of bucket b. */
     readonly bucket: Int32Array,
     /** Run starts, with a +Infinity sentinel. */
@@ -239,6 +264,14 @@ class Lookup {
   ) {}
 }
 
+/** Trailing zero bits of a positive safe integer (52 for 2^52 and above multiples). */
+function ctz(x: number): number {
+  const lo = x % 2 ** 32; // exact for safe integers
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  const hi = Math.floor(x / 2 ** 32);
+  return hi === 0 ? 52 : Math.min(52, 63 - Math.clz32(hi & -hi));
+}
+
 /** Builds the bucket table for the current runs (after a store, on the next load). */
 function buildLookup<T>(xa: XArray<T>): Lookup {
   const n = xa.starts.length;
@@ -247,21 +280,41 @@ function buildLookup<T>(xa: XArray<T>): Lookup {
   ends.set(xa.ends);
   starts[n] = ends[n] = Infinity;
   let L: Lookup;
-  if (n === 0) L = new Lookup(Infinity, -1, 1, new Int32Array(2), starts, ends, []);
-  else {
+  if (n === 0) {
+    L = new Lookup(0, 0, 1, [null], new Int32Array(2), starts, ends, []);
+  } else {
     const min = starts[0]!, max = ends[n - 1]!;
-    // Power-of-two buckets (exact arithmetic), about four per run.
-    const want = Math.min(1 << 16, Math.max(16, 4 * n));
+    // The bucket size: the smallest power of two that keeps the table within
+    // 32 buckets per run (so a rebuild stays O(runs)) — or, if larger, the
+    // largest power of two every run boundary is a multiple of, so that no
+    // bucket needs a search (pgmaps of whole sections: one bucket a section).
+    const count = (sh: number) => Math.floor(max / 2 ** sh) - Math.floor(min / 2 ** sh) + 1;
+    const limit = Math.min(MAX_BUCKETS, 32 * n);
     let shift = 0;
-    while ((max - min) / 2 ** shift >= want) shift++;
-    const nb = Math.floor((max - min) / 2 ** shift) + 1;
+    while (count(shift) > limit) shift++;
+    let align = 52;
+    for (let r = 0; r < n && align > shift; r++) {
+      if (starts[r]! > 0) align = Math.min(align, ctz(starts[r]!));
+      align = Math.min(align, ctz(ends[r]! + 1));
+    }
+    if (align > shift) shift = align;
+    const size = 2 ** shift;
+    const lo = Math.floor(min / size) * size;
+    const nb = count(shift);
+    const direct: unknown[] = [];
     const bucket = new Int32Array(nb + 1);
     for (let b = 0, r = 0; b <= nb; b++) {
-      const bstart = min + b * 2 ** shift;
+      const bstart = lo + b * size;
       while (r < n && ends[r]! < bstart) r++;
       bucket[b] = r;
+      if (b === nb) break;
+      const bend = bstart + size - 1;
+      if (starts[r]! > bend) direct.push(null);
+      else if (starts[r]! <= bstart && ends[r]! >= bend && xa.vals[r] !== CORRUPT) {
+        direct.push(xa.vals[r]);
+      } else direct.push(MIXED_BUCKET);
     }
-    L = new Lookup(min, max, 2 ** -shift, bucket, starts, ends, xa.vals.slice());
+    L = new Lookup(lo, nb * size, 2 ** -shift, direct, bucket, starts, ends, xa.vals.slice());
   }
   xa.lookup = L;
   return L;

@@ -20,7 +20,8 @@ import { page_pgmap, page_ref_count } from "../../lib/kernel/mm/memmap.ts";
 import { MM, pfn_valid } from "../../lib/kernel/mm/mmzone.ts";
 import { MEMORY_DEVICE_FS_DAX, VmemAltmap } from "../../lib/kernel/mm/types.ts";
 import { percpu_ref_kill } from "../../lib/kernel/percpu-refcount.ts";
-import { xa_load } from "../../lib/kernel/xarray.ts";
+import { xa_load, xaWalkLoad } from "../../lib/kernel/xarray.ts";
+import { Prng } from "../../lib/sim/prng.ts";
 import type { Machine } from "../../lib/machine.ts";
 import { runCase } from "../../lib/bench/harness.ts";
 import { getDevPagemapCase, memmapRegister1TiB } from "../../lib/bench/cases/memremap.ts";
@@ -136,6 +137,67 @@ Deno.test("get_dev_pagemap: cached covering → as is; cached elsewhere → put 
   percpu_ref_kill(k, t.ref);
   assertEquals(get_dev_pagemap(k, PFN + 3, null), null);
   put_dev_pagemap(k, null); // a NULL pgmap is fine
+});
+
+Deno.test("get_dev_pagemap agrees with a walk of pgmap_array after random register/unregister sequences", () => {
+  for (const seed of [1, 2, 3]) {
+    const m = bootZoneDeviceMachine("ram-4g", { series: "v5.0", seed });
+    const k = m.k;
+    const prng = new Prng(seed);
+    const live: { t: ReturnType<typeof testPgmap>; dev: Device; slots: number[] }[] = [];
+    const slots = 48; // 48 section slots above DEVICE_BASE
+    const used = new Set<number>();
+    for (let step = 0; step < 30; step++) {
+      if (live.length > 0 && prng.chance(0.4)) {
+        const gone = live.splice(prng.int(live.length), 1)[0]!;
+        m.call(devres_release_all, gone.dev);
+        for (const i of gone.slots) used.delete(i);
+        continue;
+      }
+      const slot = prng.int(slots), sections = 1 + prng.int(3);
+      let free = slot + sections <= slots;
+      for (let i = slot; i < slot + sections && free; i++) free = !used.has(i);
+      if (!free) continue;
+      // whole sections, or (S2-like) a range starting 16 MiB into its first
+      // section, or one starting and ending on odd pages
+      const odd = prng.chance(0.25);
+      const skew = odd ? (2 * prng.int(1000) + 1) * 4096 : prng.chance(0.3) ? 16 * MiB : 0;
+      const trim = odd ? (2 * prng.int(1000) + 1) * 4096 : 0;
+      const t = testPgmap(
+        k,
+        DEVICE_BASE + slot * SECTION + skew,
+        sections * SECTION - skew - trim,
+      );
+      const { dev, r } = map(m, t, `pmem${step}`);
+      assert(!IS_ERR(r), `seed ${seed} step ${step}: ${String(r)}`);
+      const taken = Array.from({ length: sections }, (_, i) => slot + i);
+      for (const i of taken) used.add(i);
+      live.push({ t, dev, slots: taken });
+    }
+    assert(live.length > 0, `seed ${seed}: something is registered`);
+    const before = live.map(({ t }) => t.ref.value);
+    const t0 = k.clock.now;
+    const array = pgmapArray(k);
+    let lookups = 0, hits = 0;
+    for (let i = 0; i < 400; i++) {
+      const pfn = PFN + prng.int((slots + 1) * (SECTION / 4096));
+      const want = xaWalkLoad(array, pfn);
+      const got = get_dev_pagemap(k, pfn, null);
+      lookups++;
+      assertEquals(got, want, `seed ${seed}: pfn ${pfn}`);
+      if (want !== null) {
+        hits++;
+        const owner = live.find(({ t }) => t.pgmap === want);
+        assert(owner !== undefined, "only live pgmaps are found");
+        const res = owner.t.pgmap.res;
+        assert(res.start <= pfn * 4096 && pfn * 4096 <= res.end);
+      }
+      put_dev_pagemap(k, got);
+    }
+    assert(hits > 20 && hits < lookups - 20, `seed ${seed}: hits and misses (${hits}/${lookups})`);
+    assertEquals(live.map(({ t }) => t.ref.value), before, "every lookup's ref was put back");
+    assertEquals(k.clock.now - t0, lookups * k.cost.get("getDevPagemap.slowWarm"));
+  }
 });
 
 Deno.test("devm_memremap_pages: the hang report names the pending release as what drops the page refs", () => {

@@ -311,3 +311,43 @@ Deno.test("percpu_ref: per-CPU counters spill beyond the int32 range without los
   percpu_ref_put_many(k, ref, big);
   assertEquals([ref.value, rel.n], [0, 1]);
 });
+
+Deno.test("percpu_ref: counters come from a per-kernel pool; exited slots are reused zeroed", () => {
+  const k = new Kernel({ cpus: 3 });
+  const refs: PercpuRef[] = [];
+  // more refs than one pool chunk holds, so a second chunk is started
+  for (let i = 0; i < 2000; i++) {
+    const ref = new PercpuRef();
+    assertEquals(percpu_ref_init(k, ref, () => {}, 0, 0), 0);
+    refs.push(ref);
+  }
+  for (let i = 0; i < refs.length; i++) {
+    k.cpu = i % 3;
+    percpu_ref_get_many(k, refs[i]!, i + 1);
+  }
+  k.cpu = 0;
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i]!;
+    assertEquals(ref.value, i + 2, `ref ${i}`);
+    assertEquals(ref.pcpu!.length, 3);
+    assertEquals(ref.pcpu![i % 3], i + 1, `ref ${i}'s view of its slot`);
+  }
+  assert(refs[0]!.counters !== refs[1999]!.counters, "a second chunk was started");
+  // an exited ref's slot goes to the next init, zeroed, and the others keep their counts
+  const old = refs[7]!;
+  const [slotChunk, slotBase] = [old.counters, old.base];
+  percpu_ref_exit(k, old);
+  assertEquals(old.pcpu, null);
+  const reused = new PercpuRef();
+  assertEquals(percpu_ref_init(k, reused, () => {}, 0, 0), 0);
+  assert(reused.counters === slotChunk && reused.base === slotBase, "the freed slot is reused");
+  assertEquals([reused.value, Array.from(reused.pcpu!)], [1, [0, 0, 0]]);
+  percpu_ref_get(k, reused);
+  assertEquals([reused.value, refs[6]!.value, refs[8]!.value], [2, 8, 10]);
+  // two kernels never share counters
+  const k2 = new Kernel({ cpus: 3 });
+  const other = new PercpuRef();
+  assertEquals(percpu_ref_init(k2, other, () => {}, 0, 0), 0);
+  percpu_ref_get_many(k2, other, 5);
+  assertEquals([other.value, refs[0]!.value], [6, 2]);
+});

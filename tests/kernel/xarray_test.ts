@@ -16,6 +16,7 @@ import {
   xaWalkLoad,
 } from "../../lib/kernel/xarray.ts";
 import { OopsSignal } from "../../lib/sim/sched.ts";
+import { Prng } from "../../lib/sim/prng.ts";
 
 function kernel(): Kernel {
   return new Kernel({ cpus: 2, seed: 1 });
@@ -277,6 +278,79 @@ Deno.test("xarray: the load index always agrees with the tree walk, also after o
     }),
     { numRuns: 400, seed: 11 },
   );
+});
+
+Deno.test("xarray: xa_load's bucket table agrees with the tree walk after random register/unregister sequences over sparse spans", () => {
+  // pgmap-like ranges: mostly whole 128 MiB sections (2^15 pfns), some on
+  // 2 MiB (2^9) or single-pfn boundaries; packed, or spread over 2^40 pfns
+  // (more buckets than the table allows, so it falls back to searched ones).
+  const SECTION = 2 ** 15;
+  for (let seed = 1; seed <= 12; seed++) {
+    const prng = new Prng(seed);
+    const k = kernel();
+    const xa = new XArray<string>();
+    const live: [number, number, string][] = [];
+    const universe = seed % 3 === 0 ? 2 ** 40 : 2 ** 28;
+    const unaligned = seed % 2 === 0;
+    for (let step = 0; step < 40; step++) {
+      if (live.length > 0 && prng.chance(0.35)) {
+        const [first, last] = live.splice(prng.int(live.length), 1)[0]!;
+        assertEquals(xa_store_range(k, xa, first, last, null, 0), null);
+      } else {
+        const grain = unaligned && prng.chance(0.3) ? (prng.chance(0.5) ? 512 : 1) : SECTION;
+        const first = prng.int(universe / grain) * grain;
+        const last = first + (1 + prng.int(4 * SECTION / grain)) * grain - 1;
+        if (live.some(([a, b]) => first <= b && a <= last)) continue; // into empty space only
+        const v = `pgmap${step}`;
+        assertEquals(xa_store_range(k, xa, first, last, v, 0), null);
+        live.push([first, last, v]);
+      }
+      // every run boundary and its neighbours, the edges of a few aligned
+      // blocks around each, and random indices across the span
+      const probes: number[] = [];
+      for (const [a, b] of live) {
+        for (const x of [a - 1, a, a + 1, b - 1, b, b + 1]) probes.push(x);
+        for (const size of [512, SECTION, 4 * SECTION, 2 ** 20]) {
+          const blk = Math.floor(a / size) * size;
+          probes.push(blk - 1, blk, blk + size - 1, blk + size);
+        }
+      }
+      for (let i = 0; i < 200; i++) probes.push(prng.int(universe + SECTION));
+      for (const x of probes) {
+        if (x < 0) continue;
+        const want = live.find(([a, b]) => a <= x && x <= b)?.[2] ?? null;
+        assertEquals(xaWalkLoad(xa, x), want, `seed ${seed} step ${step}: the tree at ${x}`);
+        assertEquals(xa_load(xa, x), want, `seed ${seed} step ${step}: xa_load at ${x}`);
+      }
+    }
+    for (const [first, last] of live.splice(0)) xa_store_range(k, xa, first, last, null, 0);
+    assertEquals([xa_empty(xa), xa_load(xa, 0), xa_load(xa, SECTION)], [true, null, null]);
+  }
+});
+
+Deno.test("xarray: with whole-section ranges every bucket of the load table answers without a search", () => {
+  const k = kernel();
+  const xa = new XArray<string>();
+  const SECTION = 2 ** 15;
+  for (let i = 0; i < 100; i++) {
+    const first = (4 * i + (i % 3)) * SECTION;
+    xa_store_range(k, xa, first, first + (1 + (i % 2)) * SECTION - 1, `p${i}`, 0);
+  }
+  assertEquals(xa_load(xa, 0), "p0"); // builds the table
+  const direct = xa.lookup!.direct;
+  const searched = (v: unknown) => typeof v === "symbol";
+  assert(direct.length > 100 && !direct.some(searched), "no bucket needs a search");
+  // an unaligned range makes the buckets around its ends searched ones, and loads stay right
+  xa_store_range(k, xa, 1000 * SECTION + 5, 1000 * SECTION + 700, "odd", 0);
+  assertEquals(
+    [
+      xa_load(xa, 1000 * SECTION + 4),
+      xa_load(xa, 1000 * SECTION + 5),
+      xa_load(xa, 1000 * SECTION + 700),
+    ],
+    [null, "odd", "odd"],
+  );
+  assert(xa.lookup!.direct.some(searched), "searched buckets exist now");
 });
 
 Deno.test("xarray: xa_erase erases exactly one aligned block containing the index (fast-check)", () => {
