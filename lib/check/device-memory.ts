@@ -19,6 +19,7 @@ import {
   swp_offset,
 } from "../kernel/mm/pgtable.ts";
 import { pageReadWord } from "../kernel/mm/page-contents.ts";
+import { EXT_PRIVATE, EXT_STRIDE, extGet64, pageIdx } from "../kernel/mm/page-ext.ts";
 import { type DmirrorDevice, dmirrorDevices } from "../drivers/dmirror.ts";
 import type { NouveauDrm } from "../drivers/gpu/drm.ts";
 
@@ -39,10 +40,10 @@ export function forDevicePages(
   for (let pfn = d.pfn_first; pfn < d.pfn_last;) {
     const secBase = Math.floor(pfn / PAGES_PER_SECTION) * PAGES_PER_SECTION;
     const b = Math.min(d.pfn_last, secBase + PAGES_PER_SECTION);
-    const priv = sectionOf(mm, pfn)?.ext?.priv;
-    if (priv !== null && priv !== undefined) {
+    const rec = sectionOf(mm, pfn)?.ext?.rec;
+    if (rec !== null && rec !== undefined) {
       for (let q = pfn; q < b; q++) {
-        const r = priv[q - secBase]!;
+        const r = extGet64(rec, pageIdx(q) * EXT_STRIDE + EXT_PRIVATE);
         if (r !== 0) fn(q, r);
       }
     }
@@ -78,7 +79,7 @@ export function readUserWord0(
     d.devmem !== null && d.dev.driver !== null && ownsPfn(d, dpage)
   );
   if (md === undefined) return readGpuWord0(k, gpus, dpage);
-  const rpage = sectionOf(k.state(MM), dpage)?.ext?.priv?.[dpage % PAGES_PER_SECTION] ?? 0;
+  const rpage = privateOf(k, dpage);
   return rpage === 0 ? DATA_NOT_KEPT : pageReadWord(k, rpage, 0);
 }
 
@@ -97,7 +98,7 @@ export function readGpuWord0(
     if (d === null || d === undefined || dpage < d.pfn_first || dpage >= d.pfn_last) continue;
     // nouveau_dmem_fini at remove gives the chunks up whatever is still mapped
     if (drm.pdev.driver === null || drm.pdev.releasing !== null) return DATA_NOT_KEPT;
-    const idx = sectionOf(k.state(MM), dpage)?.ext?.priv?.[dpage % PAGES_PER_SECTION] ?? 0;
+    const idx = privateOf(k, dpage);
     const c = drm.dmem!.chunks[idx - 1];
     if (c === undefined || c.freed || c.bo === null) return DATA_NOT_KEPT;
     const i = dpage - c.pfn_first;
@@ -105,4 +106,12 @@ export function readGpuWord0(
     return drm.gpu.vram.readWord((c.bo.offset + i * PAGE_SIZE) / PAGE_SIZE, 0);
   }
   return null;
+}
+
+/** page->private of `pfn` read without materialising anything (0 when never set). */
+function privateOf(k: Kernel, pfn: number): number {
+  const rec = sectionOf(k.state(MM), pfn)?.ext?.rec;
+  return rec === null || rec === undefined
+    ? 0
+    : extGet64(rec, pageIdx(pfn) * EXT_STRIDE + EXT_PRIVATE);
 }

@@ -91,8 +91,8 @@ import {
   nouveau_svmm_init,
   type NouveauSvmm,
 } from "../drivers/gpu/svm.ts";
-import { get_user_pages as gup_devmap } from "../drivers/dax/gup-devmap.ts";
-import { devmapTranslate } from "../drivers/dax/devmap-mm.ts";
+import { get_user_pages as gup_devmap } from "../kernel/mm/gup-devmap.ts";
+import { devmapTranslate } from "../kernel/mm/devmap-mm.ts";
 import { userStore32 } from "../drivers/dax/uaccess.ts";
 import type { Namespace } from "../hw/nvdimm/namespace.ts";
 import { WORDS_PER_PAGE } from "../kernel/mm/page-contents.ts";
