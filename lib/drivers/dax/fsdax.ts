@@ -22,21 +22,30 @@
  *   2 MiB aligned with PFN_MAP; then a devmap pmd (vmf_insert_pfn_pmd).
  * - PUD-size faults fall back (fs/dax has none).
  *
+ * - A write fault on a none pte of a private mapping (do_cow_fault's
+ *   vmf->cow_page): copy_user_dax copies the media into the cow page,
+ *   finish_fault maps it as an ordinary anonymous page, VM_FAULT_DONE_COW;
+ *   the media and the DAX entries are untouched. A write to a private
+ *   mapping's read-only devmap pte is do_wp_page's business (memory.ts:
+ *   wp_page_copy → cow_user_page reads the media through the user address).
+ *
  * Not modelled: holes and the zero page (dax_load_hole; the file is fully
- * allocated), copy-on-write of a private mapping (do_fault's
- * VM_FAULT_DONE_COW protocol is not in memory.ts: a private write fault is
- * SIGBUS here), MAP_SYNC, truncate and dax_layout_busy_page.
+ * allocated), MAP_SYNC, truncate and dax_layout_busy_page.
  *
  * @module
  */
 import type { Kernel } from "../../kernel/kernel.ts";
-import { EINVAL, ENOMEM } from "../../kernel/errno.ts";
+import { EINVAL, EIO, ENOMEM } from "../../kernel/errno.ts";
+import { finish_fault, registerPhysPageReader } from "../../kernel/mm/memory.ts";
+import { pageWriteWords, WORDS_PER_PAGE } from "../../kernel/mm/page-contents.ts";
+import { pmemPhysPageReader } from "./uaccess.ts";
 import {
   AddressSpace,
   FAULT_FLAG_WRITE,
   File,
   linear_page_index,
   maybe_mkwrite,
+  VM_FAULT_DONE_COW,
   VM_FAULT_FALLBACK,
   VM_FAULT_NOPAGE,
   VM_FAULT_OOM,
@@ -50,8 +59,12 @@ import {
 import {
   mappingId,
   page_mapping_raw,
+  PG_lru,
+  PG_swapbacked,
+  PG_uptodate,
   set_page_index,
   set_page_mapping_raw,
+  setPageFlag2,
 } from "../../kernel/mm/page-ext.ts";
 import type { PmemDevice } from "../nvdimm/pmem.ts";
 import { HUB } from "../../kernel/mm/hub.ts";
@@ -120,6 +133,7 @@ export class DaxFsInode {
     this.entries = new Float64Array(Math.ceil(size / PAGE_SIZE));
     this.mappingRaw = mappingId(k, this.mapping) * 2;
     this.devmap = k.state(DEVMAP);
+    registerPhysPageReader(k, pmemPhysPageReader); // the kernel's reads of user DAX mappings
   }
 }
 
@@ -236,7 +250,6 @@ function dax_iomap_pte_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number
   const pos = vmf.pgoff * PAGE_SIZE;
   if (pos >= inode.size) return VM_FAULT_SIGBUS;
   const write = (vmf.flags & 1) !== 0;
-  if (vmf.cow_page >= 0) return VM_FAULT_SIGBUS; // copy-on-write of a DAX page: see the module doc
   // raced with a PMD fault over this pte: retry
   const t = devmapTablesOf(inode.devmap, vma.vm_mm);
   if (t.pmds.size !== 0 && t.pmds.has(Math.floor(vmf.address / PMD_SIZE))) return VM_FAULT_NOPAGE;
@@ -244,6 +257,17 @@ function dax_iomap_pte_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number
   const pfn = inode.pfn;
   const error = dax_iomap_pfn(k, inode, pos, PAGE_SIZE, pfn);
   if (error < 0) return dax_fault_return(error);
+  if (vmf.cow_page >= 0) {
+    // a write to a private mapping: copy_user_dax into the cow page (the extent is mapped), then
+    // finish_fault maps it; no DAX entry is inserted
+    const buf = new Int32Array(WORDS_PER_PAGE);
+    if (pmemPhysPageReader(k, pfn.pfn, buf) !== 1) return dax_fault_return(-EIO);
+    pageWriteWords(k, vmf.cow_page, buf);
+    // __SetPageUptodate, and the swap-backed / LRU bits finish_fault's anon rmap and LRU add set
+    setPageFlag2(k, vmf.cow_page, PG_uptodate | PG_swapbacked | PG_lru, true);
+    const ret = finish_fault(k, vmf);
+    return ret === 0 ? VM_FAULT_DONE_COW : ret;
+  }
   // dax_insert_entry: a new entry associates its page with the file
   if (inode.entries[index] === 0) {
     dax_associate_entry(k, inode, pfn.pfn, 1, index);

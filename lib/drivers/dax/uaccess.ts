@@ -107,6 +107,24 @@ function regionOf(k: Kernel, phys: number): NdRegion | null {
   return null;
 }
 
+/**
+ * The pmem driver's direct map (pmem->virt_addr) as a PhysPageReader (memory.ts):
+ * the 4 KiB at `pfn` read from the media of the region holding it (1), 0 for
+ * a pfn outside every pmem region, -1 for poisoned media (the read takes a
+ * machine check). Charges the read at the region's bandwidth.
+ */
+export function pmemPhysPageReader(k: Kernel, pfn: number, dst: Int32Array): number {
+  const phys = pfn * 4096;
+  const region = regionOf(k, phys);
+  if (region === null) return 0;
+  const o = phys - region.start;
+  if (region.isPoisoned(o, 4096)) return -1;
+  const { dimm, dpa } = region.locate(o);
+  dimm.media.readInto(dpa, new Uint8Array(dst.buffer, dst.byteOffset, 4096));
+  k.clock.advance(4096 / bw(k, region, false));
+  return 1;
+}
+
 function access(k: Kernel, p: Process, addr: number, write: boolean): number {
   const pfn = dax_user_access(k, p.mm, addr, write);
   if (pfn < 0) {

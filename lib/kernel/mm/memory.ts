@@ -49,6 +49,7 @@ import {
   MM_ANONPAGES,
   MM_SWAPENTS,
   type MmStruct,
+  VM_FAULT_DONE_COW,
   VM_FAULT_ERROR,
   VM_FAULT_FALLBACK,
   VM_FAULT_HWPOISON,
@@ -91,7 +92,13 @@ import {
   setPageFlag2,
   unlock_page,
 } from "./page-ext.ts";
-import { copy_user_highpage } from "./page-contents.ts";
+import {
+  copy_user_highpage,
+  pageReadWords,
+  pageWriteWords,
+  WORDS_PER_PAGE,
+} from "./page-contents.ts";
+import { pfn_valid } from "./mmzone.ts";
 import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
@@ -191,6 +198,12 @@ export class FaultState {
   /** cpu.ptWalkSoftware. */
   readonly walkNs: number;
   /**
+   * Readers of physical memory whose bytes live outside the page-contents
+   * model (a pmem range's media), tried in order by the kernel's own reads
+   * of user memory ({@link PhysPageReader}; simulator plumbing).
+   */
+  readonly physReaders: PhysPageReader[] = [];
+  /**
    * Reads the costs once.
    * @param k the kernel.
    */
@@ -201,6 +214,24 @@ export class FaultState {
     this.devExtraNs = k.cost.get("devPriv.extraPageInBatch");
     this.walkNs = k.cost.get("cpu.ptWalkSoftware");
   }
+}
+
+/**
+ * Simulator plumbing standing in for the direct map of memory the
+ * page-contents model does not hold (a pmem region's media): copies the
+ * 4 KiB at `pfn` into `dst` (1,024 words) and returns 1, returns 0 when the
+ * pfn is not the reader's, or -1 when the bytes cannot be read (poisoned
+ * media: the access faults). The reader charges its own simulated time.
+ */
+export type PhysPageReader = (k: Kernel, pfn: number, dst: Int32Array) => number;
+
+/**
+ * Registers a {@link PhysPageReader} with the kernel (once per function:
+ * a driver calls it whenever it sets up a range).
+ */
+export function registerPhysPageReader(k: Kernel, reader: PhysPageReader): void {
+  const r = k.state(HUB).faults.physReaders;
+  if (!r.includes(reader)) r.push(reader);
 }
 
 /** The fault counters of a kernel. */
@@ -412,8 +443,66 @@ function wp_page_reuse(k: Kernel, vmf: VmFault, t: PteTable): void {
 }
 
 /**
+ * __copy_from_user_inatomic(to, from, PAGE_SIZE) (arch/x86/include/asm/uaccess_64.h)
+ * for the page-aligned user address `uaddr` of `mm`: the kernel reads the
+ * page through the user mapping, so the bytes are those of whatever the pte
+ * maps — a range's media through its {@link PhysPageReader}, else the
+ * page-contents model for a pfn with a struct page. Returns the bytes not
+ * copied: 0, or PAGE_SIZE when nothing is mapped, the pfn has no readable
+ * memory in the model, or the reader faulted (poison).
+ */
+export function __copy_from_user_inatomic(
+  k: Kernel,
+  mm: MmStruct,
+  dst: Int32Array,
+  uaddr: number,
+): number {
+  const t = mm.pgd.lookup(uaddr);
+  if (t === undefined) return 4096;
+  const e = t.ptes === null ? t.huge : t.ptes[pte_index(uaddr)]!;
+  if (e === 0 || !pte_present(e) || pte_protnone(e)) return 4096;
+  const pfn = t.ptes === null ? pte_pfn(e) + pte_index(uaddr) : pte_pfn(e);
+  const readers = k.state(HUB).faults.physReaders;
+  for (let i = 0; i < readers.length; i++) {
+    const r = readers[i]!(k, pfn, dst);
+    if (r > 0) return 0;
+    if (r < 0) return 4096;
+  }
+  if (!pfn_valid(k, pfn)) return 4096;
+  pageReadWords(k, pfn, dst);
+  const cs = k.state(HUB).cs;
+  if (cs.suppressCharge === 0) k.clock.advance(cs.copyNs);
+  return 0;
+}
+
+/**
+ * cow_user_page(dst, src, va, vma) (mm/memory.c, v4.20): `dst` gets the
+ * bytes of `src`, or — for a source without a struct page (src < 0: a
+ * pfn/devmap mapping such as a DAX page) — the bytes read from the user
+ * address `va` through the old mapping (__copy_from_user_inatomic); if that
+ * read fails the page is cleared instead.
+ */
+export function cow_user_page(
+  k: Kernel,
+  dst: Page,
+  src: Page,
+  va: number,
+  vma: VmAreaStruct,
+): void {
+  if (src >= 0) {
+    copy_user_highpage(k, dst, src);
+    return;
+  }
+  const buf = new Int32Array(WORDS_PER_PAGE);
+  // a failed read leaves zeros: clear_page
+  if (__copy_from_user_inatomic(k, vma.vm_mm, buf, va - (va & 4095)) !== 0) buf.fill(0);
+  pageWriteWords(k, dst, buf);
+}
+
+/**
  * wp_page_copy(vmf): copy-on-write. A new page (zeroed if the old pte
- * mapped the zero page, else a copy of vmf.page), under
+ * mapped the zero page, else cow_user_page's copy of vmf.page — or of the
+ * user address when the pte maps no struct page: a devmap/pfn pte), under
  * mmu_notifier_invalidate_range_start/only_end for the page: the new page
  * is mapped writable-if-allowed and dirty, the old page's rmap and
  * references dropped. VM_FAULT_WRITE, or VM_FAULT_OOM.
@@ -436,7 +525,7 @@ export function wp_page_copy(k: Kernel, vmf: VmFault, t: PteTable): number {
       if (old >= 0) put_page(k, old);
       return VM_FAULT_OOM;
     }
-    copy_user_highpage(k, newp, old);
+    cow_user_page(k, newp, old, vmf.address, vma);
   }
   setPageFlag2(k, newp, PG_uptodate | PG_swapbacked | PG_lru, true);
   const start = vmf.address, end = vmf.address + 4096;
@@ -501,11 +590,23 @@ export function do_wp_page(k: Kernel, vmf: VmFault, t: PteTable): number {
 }
 
 /**
- * finish_fault(vmf) / alloc_set_pte: maps the page ->fault returned (or the
- * COW copy): writable and dirty for a write to a writable VMA; anon rmap for
- * a COW page, file rmap otherwise.
+ * finish_fault(vmf) (mm/memory.c): maps vmf.cow_page for a write to a
+ * private mapping, else vmf.page (alloc_set_pte) — what a ->fault handler
+ * that finishes the fault itself calls (fs/dax.c's copy-on-write). 0, or
+ * VM_FAULT_NOPAGE when the pte is no longer none (or a huge pmd is there).
  */
-function finish_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
+export function finish_fault(k: Kernel, vmf: VmFault): number {
+  const t = vmf.vma.vm_mm.pgd.alloc(vmf.address);
+  if (t.ptes === null) return VM_FAULT_NOPAGE;
+  return alloc_set_pte(k, vmf, t);
+}
+
+/**
+ * alloc_set_pte(vmf, memcg, page) as finish_fault uses it: maps the page
+ * ->fault returned (or the COW copy): writable and dirty for a write to a
+ * writable VMA; anon rmap for a COW page, file rmap otherwise.
+ */
+function alloc_set_pte(k: Kernel, vmf: VmFault, t: PteTable): number {
   const vma = vmf.vma;
   const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
   const page = write && (vma.vm_flags & VM_SHARED) === 0 ? vmf.cow_page : vmf.page;
@@ -527,8 +628,9 @@ function finish_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
 /**
  * do_fault(vmf): the first touch of a file (or shmem) address. No ->fault
  * is SIGBUS; a read maps the page cache page (do_read_fault); a write to a
- * private mapping copies it into a new anonymous page (do_cow_fault); a
- * write to a shared mapping maps the page writable and dirties it
+ * private mapping copies it into a new anonymous page (do_cow_fault; a
+ * handler that copied and mapped it itself, as DAX does, returns
+ * VM_FAULT_DONE_COW); a write to a shared mapping maps the page writable and dirties it
  * (do_shared_fault).
  */
 export function do_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
@@ -550,9 +652,15 @@ export function do_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
       put_page(k, cow);
       return ret;
     }
+    if ((ret & VM_FAULT_DONE_COW) !== 0) {
+      // the handler copied into the cow page and mapped it (DAX): nothing left to do
+      st.file++;
+      if (k.trace.on) traceFault(k, "cow", vmf, ret);
+      return ret;
+    }
     copy_user_highpage(k, cow, vmf.page);
     setPageFlag2(k, cow, PG_uptodate | PG_swapbacked | PG_lru, true);
-    ret |= finish_fault(k, vmf, t);
+    ret |= alloc_set_pte(k, vmf, t);
     if ((ret & VM_FAULT_LOCKED) !== 0) unlock_page(k, vmf.page);
     put_page(k, vmf.page);
     if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) put_page(k, cow);
@@ -563,7 +671,7 @@ export function do_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
   }
   let ret = ops.fault(k, vmf);
   if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) return ret;
-  ret |= finish_fault(k, vmf, t);
+  ret |= alloc_set_pte(k, vmf, t);
   if ((ret & VM_FAULT_LOCKED) !== 0) unlock_page(k, vmf.page);
   if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) put_page(k, vmf.page);
   else if (write) SetPageDirty(k, vmf.page); // fault_dirty_shared_page

@@ -62,7 +62,7 @@ function run(fast: boolean, tracing: boolean, seed: number): unknown {
   const maps: Mapping[] = [
     map(p, 2 ** 23, rw, MAP_SHARED), // page-size faults after NOHUGEPAGE below
     map(p, 2 ** 21, PROT_READ, MAP_SHARED, fa, 2 ** 20), // vm_pgoff 256
-    map(p, 2 ** 20, PROT_READ, MAP_PRIVATE), // read-only: the model cannot COW a DAX pte yet
+    map(p, 2 ** 20, rw, MAP_PRIVATE), // writes copy the file page (DONE_COW, or wp_page_copy)
     map(p, 2 ** 17, rw, MAP_SHARED, fb), // half past i_size: SIGBUS
     map(q, 2 ** 23, rw, MAP_SHARED), // huge-capable: PMD faults and their fallbacks
   ];
@@ -93,7 +93,7 @@ function run(fast: boolean, tracing: boolean, seed: number): unknown {
   const f = k.state(HUB).faults;
   return {
     clock: k.clock.now,
-    faults: [f.pgfault, f.file, f.anon],
+    faults: [f.pgfault, f.file, f.anon, f.wpCopy],
     signals,
     entries: [a, b].map((i) => [Array.from(i.entries), [...i.pmdEntries]]),
     mms: [p, q].map((proc) => {
@@ -122,4 +122,7 @@ Deno.test("fsdax fast pte fault: the same with tracing on — identical DAX faul
   // teeth: page-size DAX faults ran and were traced, and faults ended in SIGBUS (EOF, media error)
   assert(fast.trace.filter((e) => e.includes('"op":"pte_fault"')).length > 500);
   assert(fast.signals.filter((s) => s === 7).length > 20);
+  // and the private mapping was written: copies of file pages, both first writes and write-after-read
+  assert(fast.trace.filter((e) => e.includes('"op":"cow"')).length > 10);
+  assert(fast.faults[3]! > 10, `wp_page_copy of a devmap pte: ${fast.faults[3]}`);
 });

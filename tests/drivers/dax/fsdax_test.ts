@@ -56,11 +56,15 @@ Deno.test("fsdax: PTE faults insert devmap ptes and associate each page with the
   assert(pte_devmap(pteAt(q.mm.pgd, a2)));
 });
 
-Deno.test("fsdax: past i_size is SIGBUS; a write fault in a private mapping is SIGBUS in the model (no DONE_COW in do_fault)", () => {
+Deno.test("fsdax: past i_size is SIGBUS; writes to a private mapping succeed (copy-on-write, see cow_test.ts)", () => {
   const t = fsdaxFile("v5.0", 2 ** 16);
   const addr = t.p.mmap(0, 2 ** 17, PROT_READ | PROT_WRITE, MAP_SHARED, t.f, 0);
   assertEquals(userTouch(t.k, t.p, addr + 2 ** 16, false), 7);
   const priv = t.p.mmap(0, 2 ** 16, PROT_READ | PROT_WRITE, MAP_PRIVATE, t.f, 0);
   assertEquals(userTouch(t.k, t.p, priv, false), 0); // a read maps the pmem page read-only
-  assertEquals(userTouch(t.k, t.p, priv + 4096, true), 7);
+  assert(pte_devmap(pteAt(t.p.mm.pgd, priv)));
+  assertEquals(userTouch(t.k, t.p, priv, true), 0); // then a write copies it (wp_page_copy)
+  assert(!pte_devmap(pteAt(t.p.mm.pgd, priv)));
+  assertEquals(userTouch(t.k, t.p, priv + 4096, true), 0); // a first write too (DONE_COW)
+  assert(!pte_devmap(pteAt(t.p.mm.pgd, priv + 4096)));
 });
