@@ -29,7 +29,10 @@
  * fault point armed, is handled inline in handle_mm_fault with the outcome
  * of the general path — same page, struct page fields, pte, rss, counters,
  * clock, trace — as tests/kernel/mm/fault_fast_test.ts checks on a seeded
- * workload run both ways. The DAX drivers' none-pte fault
+ * workload run both ways. A user store that finds a none pte takes the same
+ * fault fused with do_page_fault and the retried translation
+ * ({@link anonWriteFaultFused}, called by process.ts's user_access with the
+ * page-table leaf it walked to), held to the general path by the same test. The DAX drivers' none-pte fault
  * (lib/kernel/mm/devmap-mm.ts, pte_fault_fast) is checked the same way by
  * tests/drivers/dax/fault_fast_test.ts.
  *
@@ -757,6 +760,64 @@ export function handle_mm_fault(
     }
   }
   return __handle_mm_fault(k, vma, addr, flags);
+}
+
+/**
+ * The user store's fault on a none pte, fused (simulator plumbing, on with
+ * FaultState.fastPaths): what arch/x86/mm/fault.c's __do_page_fault → find_vma
+ * → access_error → handle_mm_fault's anonymous write fast path, and then the
+ * retried store's translation, do — for `user_access` (process.ts), which has
+ * just walked to the pte page and found `ptes[i]`, the pte of `address`,
+ * none. Taken when the mm's vmacache holds the VMA, the VMA is a writable
+ * private anonymous one with its anon_vma, and no fault point is armed: PGFAULT,
+ * the allocation, the struct page writes, rss, the pte, the counters, clock
+ * and trace are those of the general path, and the return value is what the
+ * retried translation gives (the new page: its pte is present and writable) or
+ * -SIGKILL for VM_FAULT_OOM. -1, before touching anything, sends the access
+ * down the general path. tests/kernel/mm/fault_fast_test.ts compares the two.
+ * The page-table leaf and index are passed in so the walk happens once, and no
+ * address is handed to another function (an address above 2^31 is boxed at
+ * every call that is not inlined).
+ */
+export function anonWriteFaultFused(
+  k: Kernel,
+  mm: MmStruct,
+  address: number,
+  ptes: Float64Array,
+  i: number,
+): number {
+  const vma = mm.vmacache; // find_vma's cache; a miss takes the general path (which fills it)
+  if (vma === null || vma.vm_start > address || address >= vma.vm_end) return -1;
+  const vm_flags = vma.vm_flags;
+  // access_error for a write, and handle_mm_fault's fast-path conditions
+  if ((vm_flags & (VM_WRITE | VM_HUGETLB | VM_SHARED)) !== VM_WRITE) return -1;
+  const anon_vma = vma.anon_vma;
+  if (vma.vm_ops !== null || anon_vma === null) return -1;
+  const hub = k.state(HUB);
+  const st = hub.faults;
+  if (!st.fastPaths || k.faults.anyArmed) return -1;
+  st.pgfault++;
+  const page = allocPageUnarmed(k, hub); // alloc_zeroed_user_highpage_movable
+  if (page === null) return -9; // VM_FAULT_OOM: do_page_fault's SIGKILL
+  const addr = address - (address & 4095);
+  // newAnonPageFast, inline: flags, _mapcount 0, anon mapping, linear_page_index
+  const r = sectionExt(hub.ram.lastSection!).records();
+  const o = pageIdx(page) * EXT_STRIDE;
+  r[o + EXT_FLAGS] = r[o + EXT_FLAGS]! | (PG_uptodate | PG_swapbacked | PG_lru);
+  r[o + EXT_MAPCOUNT] = 1;
+  r[o + EXT_MAPPING] = mappingId(k, anon_vma) * 2 + 1;
+  // extSet64, inline (an anonymous VMA's pgoff is vm_start / 4096: the index is above 2^31, and a
+  // double argument to a call that is not inlined is boxed)
+  const index = Math.floor((addr - vma.vm_start) / 4096) + vma.vm_pgoff;
+  const hi = Math.floor(index / 4294967296);
+  r[o + EXT_INDEX] = index - hi * 4294967296;
+  r[o + EXT_INDEX + 1] = hi;
+  mm.rss[MM_ANONPAGES]!++;
+  ptes[i] = pte_mkwrite(pte_mkdirty(pfn_pte(page, vma.vm_page_prot))); // VM_WRITE is set
+  st.anon++;
+  k.clock.advance(st.minorNs);
+  if (k.tracing) k.trace.emit({ kind: "fault", op: "anon", mm: mm.id, addr, ret: 0 });
+  return page;
 }
 
 /**

@@ -19,7 +19,7 @@
  */
 import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { dup_mm, mmdrop, mmgrab, mmput } from "./fork.ts";
-import { handle_mm_fault } from "./memory.ts";
+import { anonWriteFaultFused, handle_mm_fault } from "./memory.ts";
 import { do_mmap, do_munmap } from "./mmap.ts";
 import { sys_madvise } from "./madvise.ts";
 import { sys_mprotect } from "./mprotect.ts";
@@ -150,6 +150,29 @@ export function translate(mm: MmStruct, addr: number, write: boolean): number {
  * Returns the pfn, or -signal.
  */
 export function user_access(k: Kernel, mm: MmStruct, addr: number, write: boolean): number {
+  // translate's walk, once: a hit returns here; a store to a none pte tries the fused fault
+  // (memory.ts, anonWriteFaultFused) with the leaf at hand; anything else is the loop below
+  const t = mm.pgd.lookup(addr);
+  if (t !== undefined) {
+    const ptes = t.ptes;
+    if (ptes !== null) {
+      const i = pte_index(addr);
+      const e = ptes[i]!;
+      if (e === 0) {
+        if (write) {
+          const r = anonWriteFaultFused(k, mm, addr, ptes, i);
+          if (r !== -1) return r;
+        }
+      } else if (pte_present(e) && !pte_protnone(e) && (!write || pte_write(e))) {
+        return pte_pfn(e);
+      }
+    }
+  }
+  return user_access_loop(k, mm, addr, write);
+}
+
+/** user_access's translate / fault / retry loop. */
+function user_access_loop(k: Kernel, mm: MmStruct, addr: number, write: boolean): number {
   for (let tries = 0;; tries++) {
     const pfn = translate(mm, addr, write);
     if (pfn >= 0) return pfn;

@@ -25,7 +25,7 @@ import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
 import { vmemmapFault } from "./memmap.ts";
 import { type MemSection, type MmState, sectionOf } from "./mmzone.ts";
-import { PG_reserved, wordZone } from "./page-flags.ts";
+import { PG_reserved, withRef, wordRef, wordZone } from "./page-flags.ts";
 import {
   clear_compound_page,
   compound_order,
@@ -146,6 +146,15 @@ function prepNewPage(k: Kernel, mm: MmState, st: RamAllocState, page: Page): voi
   if (s === null) vmemmapFault(k, page, PAGE_FIELD._refcount, 2);
   st.lastSection = s;
   const i = pageIdx(page);
+  const w = s.words;
+  if (w !== null) {
+    // the common case of s.ref / s.setRef, inline: a count of 0 held in the word becomes 1
+    const x = w[i]!;
+    if (wordRef(x) === 0) {
+      w[i] = withRef(x, 1);
+      return;
+    }
+  }
   if (s.ref(i) !== 0) bad_page(k, page);
   s.setRef(i, 1);
 }

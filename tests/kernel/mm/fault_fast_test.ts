@@ -24,7 +24,8 @@ import {
   PROT_WRITE,
 } from "../../../lib/kernel/mm/mm-types.ts";
 import { pageReadWords, WORDS_PER_PAGE } from "../../../lib/kernel/mm/page-contents.ts";
-import { pte_pfn, pte_present } from "../../../lib/kernel/mm/pgtable.ts";
+import { pte_index, pte_pfn, pte_present } from "../../../lib/kernel/mm/pgtable.ts";
+import { anonWriteFaultFused } from "../../../lib/kernel/mm/memory.ts";
 import { Process, SignalDelivered } from "../../../lib/kernel/mm/process.ts";
 import { ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
 import { Prng } from "../../../lib/sim/prng.ts";
@@ -161,4 +162,36 @@ Deno.test("fault fast paths: the same with tracing on — identical trace events
   assert(fast.faults[1]! > 300, `anon faults: ${fast.faults[1]}`);
   assert(fast.trace.some((e) => e.includes('"op":"anon"')));
   assertEquals(fast.injected.length, 2);
+});
+
+Deno.test("fault fast paths: the fused user-store fault (anonWriteFaultFused) maps a store's page as the general path would, and declines what it does not cover", () => {
+  const k = new Kernel({ series: "v5.0", seed: 5 });
+  mm_init(k, { ram: [{ start: 0, end: 2 ** 30 }] });
+  const p = new Process(k, "fused");
+  const rw = PROT_READ | PROT_WRITE;
+  const anon = p.mmap(0, 2 * 4096, rw, MAP_PRIVATE | MAP_ANONYMOUS);
+  const shared = p.mmap(0, 2 * 4096, rw, MAP_SHARED | MAP_ANONYMOUS);
+  p.store32(anon, 1); // the general path: anon_vma_prepare, the pte page, the vmacache
+  const t = p.mm.pgd.lookup(anon + 4096)!;
+  const i = pte_index(anon + 4096);
+  const f = k.state(HUB).faults;
+  const before = [f.pgfault, f.anon];
+  const page = anonWriteFaultFused(k, p.mm, anon + 4096 + 8, t.ptes!, i);
+  assert(page >= 0, `fused fault: ${page}`);
+  assertEquals([f.pgfault, f.anon], [before[0]! + 1, before[1]! + 1]);
+  assertEquals(pte_pfn(t.ptes![i]!), page);
+  assertEquals(p.pfnAt(anon + 4096), page);
+  // a shared VMA, a VMA the vmacache does not hold, fast paths off: nothing done
+  p.store32(shared, 1);
+  const ts = p.mm.pgd.lookup(shared + 4096)!;
+  assertEquals(anonWriteFaultFused(k, p.mm, shared + 4096, ts.ptes!, pte_index(shared + 4096)), -1);
+  const j = pte_index(anon);
+  p.madvise(anon, 4096, MADV_DONTNEED);
+  p.mm.vmacache = null;
+  assertEquals(anonWriteFaultFused(k, p.mm, anon, t.ptes!, j), -1);
+  p.store32(anon, 2);
+  p.madvise(anon, 4096, MADV_DONTNEED);
+  f.fastPaths = false;
+  assertEquals(anonWriteFaultFused(k, p.mm, anon, t.ptes!, j), -1);
+  assertEquals([f.pgfault, f.anon], [before[0]! + 3, before[1]! + 2]);
 });
