@@ -224,7 +224,11 @@ export class FaultState {
  * page-contents model does not hold (a pmem region's media): copies the
  * 4 KiB at `pfn` into `dst` (1,024 words) and returns 1, returns 0 when the
  * pfn is not the reader's, or -1 when the bytes cannot be read (poisoned
- * media: the access faults). The reader charges its own simulated time.
+ * media). The reader charges its own simulated time. Simplification: on
+ * v4.20 x86 a kernel-mode read of poison inside a user copy is a machine
+ * check without a recoverable fixup (fatal); the model reports it as a
+ * failed copy instead, which the callers handle as the kernel handles a
+ * faulting one.
  */
 export type PhysPageReader = (k: Kernel, pfn: number, dst: Int32Array) => number;
 
