@@ -3,6 +3,7 @@ import { fsdaxFile } from "./_rig.ts";
 import { userRead, userWrite } from "../../../lib/drivers/dax/uaccess.ts";
 import { HUB } from "../../../lib/kernel/mm/hub.ts";
 import { PageAnon } from "../../../lib/kernel/mm/page-ext.ts";
+import { ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
 import {
   MADV_NOHUGEPAGE,
   MAP_PRIVATE,
@@ -69,6 +70,12 @@ Deno.test("fsdax MAP_PRIVATE: a write after a read copies the pmem page into a n
   assertEquals(mediaPage(t, 2), old);
   const shared = t.p.mmap(0, 2 ** 16, PROT_READ, MAP_SHARED, t.f, 0);
   assertEquals(userRead(t.k, t.p, shared + 2 * 4096, 4096), old);
+  // the copy is an ordinary anonymous page: munmap gives it back to the allocator
+  const allocated = ramStats(t.k).allocated;
+  assertEquals(t.p.munmap(priv, 2 ** 16), 0);
+  assertEquals(t.p.mm.rss[MM_ANONPAGES], 0);
+  assertEquals(ramStats(t.k).allocated, allocated - 1);
+  assertEquals(mediaPage(t, 2), old);
 });
 
 Deno.test("fsdax MAP_PRIVATE: a first write copies the file page into the cow page (VM_FAULT_DONE_COW); the media keeps its bytes", () => {
