@@ -55,7 +55,8 @@ import type { Kernel, SubsystemKey } from "../kernel/kernel.ts";
 import { Device, device_release_driver, Driver, driver_probe_device } from "../kernel/device.ts";
 import { EFAULT, EINVAL, ENOENT, ENOMEM, IS_ERR } from "../kernel/errno.ts";
 import { hmm_devmem_add, type HmmDevmem, type HmmDevmemOps } from "../kernel/hmm.ts";
-import { page_pgmap } from "../kernel/mm/memmap.ts";
+import { nullDeref, page_pgmap } from "../kernel/mm/memmap.ts";
+import { PAGE_FIELD } from "../kernel/mm/constants.ts";
 import { is_zone_device_page } from "../kernel/mm/memmap.ts";
 import { vm_insert_page } from "../kernel/mm/memory.ts";
 import {
@@ -121,7 +122,12 @@ export const DMIRROR_HMM_VALUES: readonly number[] = [1 << 3, 1 << 4, 1 << 5];
 export const DMIRROR_PFN_SHIFT = 7;
 /** Pages per fault / migrate batch. */
 const BATCH = 64;
-/** Restarts of one batch after which dummy_fault is declared a livelock (BUG). */
+/**
+ * Restarts of one batch after which dummy_fault is declared a livelock: the
+ * kernel would retry for ever; the model ends the task with a BUG naming the
+ * livelock instead (a simulator stand-in, like the CPU fault path's "faults
+ * forever"), so that a run terminates and the checker reports it.
+ */
 const MAX_FAULT_RESTARTS = 64;
 
 /** Device page-table entry bits. */
@@ -308,6 +314,9 @@ function dmirror_devmem_free(k: Kernel, devmem: HmmDevmem, page: Page): void {
   const md = devmem.device.driver_data as DmirrorDevice;
   const rpage = hmm_devmem_page_get_drvdata(k, page);
   hmm_devmem_page_set_drvdata(k, page, 0);
+  // a page freed twice has drvdata NULL: __free_page(NULL) faults on the refcount (pfn 0 is
+  // a real page in the model, so the NULL must not be freed as pfn 0)
+  if (rpage === 0) nullDeref(k, PAGE_FIELD._refcount);
   __free_page(k, rpage);
   md.cfree++;
   md.frees[md.nfree++] = page;
