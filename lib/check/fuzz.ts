@@ -89,7 +89,13 @@ export interface FuzzOptions {
   timeLimitMs?: number;
   /** Skip shrinking (faster when only the existence of a failure matters). */
   noShrink?: boolean;
-  /** Time budget of each shrinking phase, ms (default 20,000). */
+  /**
+   * Sequences each shrinking phase may run (default 600): the budget that
+   * binds, so that a shrunk failure is the same on a busy machine as on an
+   * idle one.
+   */
+  shrinkRuns?: number;
+  /** Wall-time safety net of each shrinking phase, ms (default 120,000; see shrinkRuns). */
   shrinkMs?: number;
   /** fast-check's counterexample path: replays that case (with `seed`). */
   path?: string;
@@ -193,12 +199,9 @@ export const DEFAULT_WEIGHTS: Readonly<Record<OpKind, number>> = {
   "parallel": 3,
 };
 
-let pointsCache: string[] | null = null;
-
-/** Every fault point of the fuzz machine (booted once). */
-export function fuzzFaultPoints(): string[] {
-  pointsCache ??= faultPointsOf(new World().m);
-  return pointsCache;
+/** Every fault point of the fuzz machine (booted for the question: no module-level cache). */
+export function fuzzFaultPoints(machine?: string | object): string[] {
+  return faultPointsOf(new World(machine === undefined ? {} : { machine }).m);
 }
 
 const small = (max: number) => fc.nat({ max });
@@ -362,7 +365,7 @@ export function opArbitrary(opts: FuzzOptions = {}): fc.Arbitrary<Op> {
     weight: w[k],
   }));
   if (kinds.includes("fail")) {
-    const points = opts.points ?? fuzzFaultPoints();
+    const points = opts.points ?? fuzzFaultPoints(opts.machine);
     const failable = plain.filter((k) => FAILABLE_KINDS.has(k));
     if (points.length > 0 && failable.length > 0) {
       arbs.push({
@@ -482,10 +485,18 @@ function sameFailure(o: SequenceOutcome, ref: Set<string>): boolean {
  * A bounded greedy minimiser after fast-check's shrinker: drop the steps
  * after the failing one, then try dropping each step, then unwrapping
  * `fail` and `parallel` steps, keeping every change that still fails the
- * same way, until nothing changes or `budgetMs` is spent.
+ * same way, until nothing changes or `budgetRuns` sequences have run (or,
+ * as a safety net only, `budgetMs` has passed).
  */
-export function minimise(seq: FuzzSequence, opts: FuzzOptions, budgetMs: number): FuzzSequence {
+export function minimise(
+  seq: FuzzSequence,
+  opts: FuzzOptions,
+  budgetRuns = 600,
+  budgetMs = 120_000,
+): FuzzSequence {
   const t0 = performance.now();
+  let left = budgetRuns;
+  const spent = () => left <= 0 || performance.now() - t0 > budgetMs;
   const first = runSequence(seq, opts);
   if (first.violations.length === 0) return seq;
   const ref = kindsOf(first);
@@ -493,13 +504,14 @@ export function minimise(seq: FuzzSequence, opts: FuzzOptions, budgetMs: number)
     ? { ...seq, ops: seq.ops.slice(0, first.step + 1) }
     : seq;
   const tryIt = (cand: FuzzSequence): boolean => {
-    if (performance.now() - t0 > budgetMs) return false;
+    if (spent()) return false;
+    left--;
     const o = runSequence(cand, opts);
     if (!sameFailure(o, ref)) return false;
     best = o.step >= 0 ? { ...cand, ops: cand.ops.slice(0, o.step + 1) } : cand;
     return true;
   };
-  for (let changed = true; changed && performance.now() - t0 < budgetMs;) {
+  for (let changed = true; changed && !spent();) {
     changed = false;
     for (let i = best.ops.length - 1; i >= 0; i--) {
       if (i >= best.ops.length) continue;
@@ -527,9 +539,10 @@ export function minimise(seq: FuzzSequence, opts: FuzzOptions, budgetMs: number)
 }
 
 /**
- * Runs `runs` random sequences (fast-check). The first failure is shrunk —
- * by fast-check within `shrinkMs` (default 20 s), then by {@link minimise}
- * within the same budget — and returned with fast-check's seed and path.
+ * Runs `runs` random sequences (fast-check, seed `seed`, default 0). The
+ * first failure is shrunk — by fast-check within `shrinkRuns` sequences,
+ * then by {@link minimise} within as many — and returned with fast-check's
+ * seed and path.
  *
  * @example A short clean run at v5.2
  * ```ts
@@ -548,11 +561,15 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
   if (!(Number.isInteger(maxSteps) && maxSteps >= 1)) {
     throw new RangeError(`Cannot fuzz sequences of ${maxSteps} steps: give a positive integer`);
   }
-  const seed = opts.seed ?? (Date.now() % 2 ** 31);
+  const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed)) {
     throw new TypeError(`Cannot fuzz with seed ${seed}: give an integer`);
   }
-  const shrinkMs = opts.shrinkMs ?? 20_000;
+  const shrinkMs = opts.shrinkMs ?? 120_000;
+  const shrinkRuns = opts.shrinkRuns ?? 600;
+  if (!(Number.isInteger(shrinkRuns) && shrinkRuns >= 0)) {
+    throw new RangeError(`Cannot shrink within ${shrinkRuns} runs: give a non-negative integer`);
+  }
   const t0 = performance.now();
   let sequences = 0, steps = 0;
   let counting = true;
@@ -560,7 +577,10 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
     scheduleSeed: fc.nat({ max: 2 ** 30 }),
     ops: fc.array(opArbitrary(opts), { maxLength: maxSteps, size: "max" }),
   });
+  let shrinkLeft = shrinkRuns;
   const prop = fc.property(arb, (seq) => {
+    // shrinking: once the budget is spent every candidate "passes", which ends the descent
+    if (!counting && shrinkLeft-- <= 0) return true;
     const o = runSequence(seq, opts);
     if (counting) {
       sequences++;
@@ -600,7 +620,7 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
       shrinks = shrunk.numShrinks;
     }
     // 3: the greedy pass
-    seq = minimise(seq, opts, shrinkMs);
+    seq = minimise(seq, opts, shrinkRuns, shrinkMs);
   }
   const o = runSequence(seq, opts);
   return {
@@ -650,7 +670,9 @@ export function formatFailure(f: FuzzFailure, opts: FuzzOptions = {}): string {
   lines.push(
     `  deno task fuzz --replay '${JSON.stringify(f.sequence)}'${
       opts.series !== undefined ? ` --series ${opts.series}` : ""
-    }${opts.aligned === false ? " --unaligned" : ""}`,
+    }${opts.aligned === false ? " --unaligned" : ""}${
+      opts.touchDyingDeviceMemory ? " --touch-dying" : ""
+    }`,
   );
   lines.push(`  or: deno task fuzz --seed ${f.seed} --path '${f.path}' (with the same options)`);
   return lines.join("\n");

@@ -27,7 +27,7 @@ const NS_OPS = ["ns-create", "ns-destroy", "ns-reconfigure", "ns-disable", "ns-e
 const P2P_OPS = ["p2p-bind", "p2p-unbind", "p2p-alloc", "p2p-free", "p2p-map"] as const;
 
 function mustFail(opts: FuzzOptions) {
-  const r = fuzz({ seed: 1, shrinkMs: 5_000, ...opts });
+  const r = fuzz({ seed: 1, shrinkRuns: 300, ...opts });
   assert(r.failure !== null, `no failure in ${r.sequences} sequences`);
   // what is printed replays
   const again = replaySequence(r.failure.sequence, opts);
