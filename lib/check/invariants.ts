@@ -347,7 +347,6 @@ export class InvariantChecker {
     const scratch = this.#scratch;
     forEachSection(mm, (s) => {
       out.sections++;
-      const base = s.nr * PAGES_PER_SECTION;
       const held = bySection.get(s.nr);
       bySection.delete(s.nr);
       // ---- owner ----
