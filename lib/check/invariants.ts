@@ -355,6 +355,14 @@ export class InvariantChecker {
         const rec = mm.hotplugLog[s.addedBy - 1];
         if (rec !== undefined && rec.ret !== 0) {
           if (warn === undefined) warn = addPagesWarn(k);
+          // every ZONE_DEVICE hot-add goes through add_pages, whose WARN_ON_ONCE fires on the
+          // first failure: a leak with no WARN in dmesg is not the known one
+          if (warn === null) {
+            v(
+              "section-owner",
+              `section ${s.nr} was left by ${rec.fn}#${rec.id} (returned ${rec.ret}) but dmesg has no add_pages WARN`,
+            );
+          }
           out.leaked.push({
             nr: s.nr,
             record: rec,
