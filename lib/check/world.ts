@@ -375,10 +375,12 @@ export class World {
         const a = pick(this.#allocs, op.a);
         if (a === undefined) return "skipped";
         const client = this.#gpuPdev();
-        this.#spawn(
-          "p2p-client",
-          (k) => pci_p2pdma_map_sg(k, client, a.sgl, a.sgl.length, DMA_TO_DEVICE),
-        );
+        const allocs = this.#allocs;
+        this.#spawn("p2p-client", (k) => {
+          // the client maps what it still holds: a free that ran first (a parallel step)
+          // gave the memory back, and mapping it then is the client's use-after-free
+          if (allocs.includes(a)) pci_p2pdma_map_sg(k, client, a.sgl, a.sgl.length, DMA_TO_DEVICE);
+        });
         return "map_sg";
       }
       case "hmm-add": {
