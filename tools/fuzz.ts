@@ -141,25 +141,26 @@ const runs = int("runs", args.runs, 1) ?? 2000;
 const seed = int("seed", args.seed, 0) ?? Date.now() % 2 ** 31;
 const slice = int("progress", args.progress, 1) ?? Math.min(runs, 10_000);
 const t0 = performance.now();
-let sequences = 0, totalSteps = 0;
+let sequences = 0, totalSteps = 0, totalChecks = 0;
 if (args.seed === undefined) console.error(`fuzz: seed ${seed} (time based)`);
 for (let done = 0, s = seed; done < runs; done += slice, s++) {
   const n = Math.min(slice, runs - done);
   const r = fuzz({ ...opts, runs: n, seed: s });
   sequences += r.sequences;
   totalSteps += r.steps;
+  totalChecks += r.checks;
   if (slice < runs) {
     const secs = (performance.now() - t0) / 1000;
     console.error(
-      `  ${sequences} sequences, ${totalSteps} steps, ${secs.toFixed(1)} s, ${
-        (sequences / secs).toFixed(0)
-      } sequences/s (slice seed ${s})`,
+      `  ${sequences} sequences, ${totalSteps} steps, ${totalChecks} checks, ${
+        secs.toFixed(1)
+      } s, ${(sequences / secs).toFixed(0)} sequences/s (slice seed ${s})`,
     );
   }
   if (r.failure !== null) {
     console.log(formatFailure(r.failure, opts));
     console.log(
-      `${sequences} sequences, ${totalSteps} steps checked before the failure, ${
+      `${sequences} sequences, ${totalSteps} steps (${totalChecks} checks) before the failure, ${
         ((performance.now() - t0) / 1000).toFixed(1)
       } s`,
     );
@@ -168,7 +169,7 @@ for (let done = 0, s = seed; done < runs; done += slice, s++) {
 }
 const secs = (performance.now() - t0) / 1000;
 console.log(
-  `fuzz: ${sequences} sequences, ${totalSteps} steps, every invariant held after every step (seed ${seed}, ${
+  `fuzz: ${sequences} sequences, ${totalSteps} steps, ${totalChecks} checks: every invariant held after every step (seed ${seed}, ${
     secs.toFixed(1)
   } s, ${(sequences / secs).toFixed(0)} sequences/s)`,
 );

@@ -157,8 +157,14 @@ export interface LeftState {
 export interface FuzzResult {
   /** Sequences run (not counting shrinking). */
   sequences: number;
-  /** Steps run, each followed by an invariant check (not counting shrinking). */
+  /** Steps run (not counting shrinking). */
   steps: number;
+  /**
+   * Full invariant checks: one after every step whose op was not skipped,
+   * and one after draining each sequence (a skipped step leaves the machine
+   * as the previous check saw it).
+   */
+  checks: number;
   /** Wall time, ms. */
   ms: number;
   /** The seed used. */
@@ -396,6 +402,8 @@ export function opArbitrary(opts: FuzzOptions = {}): fc.Arbitrary<Op> {
 export interface SequenceOutcome {
   /** Steps run. */
   steps: number;
+  /** Invariant checks run (see FuzzResult.checks). */
+  checks: number;
   /** Violations (empty when the sequence passed); a simulator exception is a `simulator-error`. */
   violations: FuzzViolation[];
   /** The failing step's index, or -1 (after draining, or no failure). */
@@ -441,9 +449,10 @@ function worldFor(seq: FuzzSequence, opts: FuzzOptions): World {
  */
 export function runSequence(seq: FuzzSequence, opts: FuzzOptions = {}): SequenceOutcome {
   const world = worldFor(seq, opts);
-  let steps = 0;
+  let steps = 0, checks = 0;
   const out = (violations: FuzzViolation[], step: number): SequenceOutcome => ({
     steps,
+    checks,
     violations,
     step,
     log: world.log,
@@ -457,12 +466,14 @@ export function runSequence(seq: FuzzSequence, opts: FuzzOptions = {}): Sequence
       // a skipped op called nothing, spawned nothing and registered nothing: the machine is
       // the one the last check saw (about a third of all steps)
       if (rec.outcome === "skipped") continue;
+      checks++;
       const r = world.checker.check();
       if (r.violations.length > 0) return out(r.violations, i);
     }
     // every fourth schedule seed also unbinds every driver at the end (the rest rely on the
     // sequence's own unbind steps): the full teardown costs as much as a dozen steps
     world.drain(opts.teardown ?? seq.scheduleSeed % 4 === 0);
+    checks++;
     return out(world.checker.check({ drained: true }).violations, -1);
   } catch (e) {
     const err = e as Error;
@@ -575,7 +586,7 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
     throw new RangeError(`Cannot shrink within ${shrinkRuns} runs: give a non-negative integer`);
   }
   const t0 = performance.now();
-  let sequences = 0, steps = 0;
+  let sequences = 0, steps = 0, checks = 0;
   let counting = true;
   const arb = fc.record({
     scheduleSeed: fc.nat({ max: 2 ** 30 }),
@@ -589,6 +600,7 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
     if (counting) {
       sequences++;
       steps += o.steps;
+      checks += o.checks;
     }
     return o.violations.length === 0;
   });
@@ -604,7 +616,7 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
   });
   const ms = performance.now() - t0;
   if (!found.failed || found.counterexample === null) {
-    return { sequences, steps, ms, seed, failure: null };
+    return { sequences, steps, checks, ms, seed, failure: null };
   }
   counting = false;
   let seq = found.counterexample[0];
@@ -630,6 +642,7 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
   return {
     sequences,
     steps,
+    checks,
     ms,
     seed,
     failure: {

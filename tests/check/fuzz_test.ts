@@ -8,7 +8,15 @@
  * bounds flake under load.)
  */
 import { assert, assertEquals } from "@std/assert";
-import { formatFailure, fuzz } from "../../lib/check/fuzz.ts";
+import fc from "fast-check";
+import {
+  formatFailure,
+  fuzz,
+  fuzzFaultPoints,
+  type Op,
+  OP_KINDS,
+  opArbitrary,
+} from "../../lib/check/fuzz.ts";
 
 const SEED = Number(Deno.env.get("MEMREMAP_FUZZ_SEED") ?? 20181120);
 const RUNS = 2000;
@@ -21,8 +29,28 @@ Deno.test(`fuzz: ${RUNS} sequences of ≤ ${MAX_STEPS} steps at v5.2 hold every 
   // fast-check draws lengths 0..30: about 14 steps a sequence on average
   assert(r.steps >= 10 * RUNS, `only ${r.steps} steps: the generator makes sequences too short`);
   console.log(
-    `fuzz: ${r.sequences} sequences, ${r.steps} steps checked in ${
+    `fuzz: ${r.sequences} sequences, ${r.steps} steps, ${r.checks} checks in ${
       (r.ms / 1000).toFixed(1)
     } s (seed ${r.seed})`,
   );
+});
+
+Deno.test("fuzz: the generator draws every op kind and injects at every fault point of the machine", () => {
+  const ops = fc.sample(opArbitrary(), { numRuns: 4000, seed: 7 });
+  const kinds = new Set<string>();
+  const points = new Set<string>();
+  const walk = (o: Op) => {
+    kinds.add(o.op);
+    if (o.op === "fail") {
+      points.add(o.point);
+      walk(o.step);
+    } else if (o.op === "parallel") {
+      walk(o.a);
+      walk(o.b);
+    }
+  };
+  ops.forEach(walk);
+  assertEquals([...kinds].sort(), [...OP_KINDS].sort());
+  assertEquals([...points].sort(), fuzzFaultPoints());
+  assert(points.has("sparse_add_one_section") && points.has("devm_add_action"));
 });
