@@ -338,7 +338,8 @@ export class World {
       case "p2p-bind": {
         const pdev = this.#p2p();
         if (pdev.driver !== null) return "skipped";
-        const bars = [...new Set(op.bars.map((b) => (b % 2 === 0 ? 2 : 4)))];
+        // the provider's two 128 MiB BARs are BARs 2 and 4 (any other index names BAR 2)
+        const bars = [...new Set(op.bars.map((b) => (b === 4 ? 4 : 2)))];
         this.#spawn("p2p-bind", function* (k) {
           yield* driver_probe_device(k, p2pmemProviderDriver({ bars }), pdev);
         });

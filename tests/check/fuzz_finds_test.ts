@@ -6,7 +6,8 @@
  * - kernel-reference §11 S3b: without the section-alignment rule two
  *   namespaces share a section, the second registration passes both
  *   aligned-end probes and re-initialises the whole section; with the rule
- *   the same ops stay clean;
+ *   the same ops stay clean; likewise for the p2pdma provider's BARs when
+ *   they are 32 MiB and share a section (bound upper BAR first);
  * - kernel-reference §11 S6 at level 0: devm_add_action fails inside
  *   devm_memremap_pages, the probe "succeeds", and the unbind blocks
  *   forever with the range's sections, XArray entries and PAT reservation
@@ -53,6 +54,37 @@ Deno.test("fuzz finds S3b when the section-alignment rule is lifted (and not wit
   // the first owner's ref is held by pages that now say they belong to the second
   assert(f.violations.some((x) => x.invariant === "percpu-ref-holders"), text);
   const clean = fuzz({ ...opts, aligned: true, runs: 60, seed: 1 });
+  assertEquals(
+    clean.failure,
+    null,
+    clean.failure === null ? "" : formatFailure(clean.failure, opts),
+  );
+});
+
+/** The fuzz machine with the provider's BARs shrunk to 32 MiB: BARs 2 and 4 share one section. */
+function sharedBarMachine(): object {
+  const desc = JSON.parse(
+    Deno.readTextFileSync(new URL("../../data/machines/fuzz.json", import.meta.url)),
+  );
+  const p2p = desc.pci.devices.find((d: { name: string }) => d.name === "p2p0");
+  for (const bar of p2p.bars) if (bar.index !== 0) bar.size = "32MiB";
+  desc.name = "fuzz-shared-bars";
+  return desc;
+}
+
+Deno.test("fuzz finds S3b when the provider's BARs share a section (and not on the fuzz machine)", () => {
+  const opts: FuzzOptions = {
+    series: "v5.2",
+    kinds: P2P_OPS,
+    machine: sharedBarMachine(),
+    runs: 300,
+  };
+  const f = mustFail(opts);
+  const text = formatFailure(f, opts);
+  // BAR 4 (the upper half) first, then BAR 2: neither end of the section finds BAR 4's pgmap
+  assertEquals(f.sequence.ops, [{ op: "p2p-bind", bars: [4, 2] }], text);
+  assertEquals(f.violations.map((v) => v.invariant).sort(), ["memmap-pgmap", "percpu-ref-holders"]);
+  const clean = fuzz({ ...opts, machine: "fuzz", runs: 300, seed: 1 });
   assertEquals(
     clean.failure,
     null,
