@@ -27,7 +27,8 @@
  * finding; tests in tests/check/fuzz_finds_test.ts show the first):
  * - touch device-private pages of a device whose unbind has started
  *   (`touchDyingDeviceMemory`): at v5.2 the release's put loop hands still
- *   mapped pages back to the driver, and the next access livelocks;
+ *   mapped pages back to the driver, and the next access frees the page a
+ *   second time (the dummy driver's __free_page(NULL) Oopses);
  * - unbind the GPU while its device memory is in use: nouveau_dmem_fini
  *   frees the chunks under the mapped pages (v5.1/v5.2 nouveau had no
  *   eviction);
@@ -209,9 +210,9 @@ export interface WorldOptions {
    * pages of a device whose unbind has started (default false). At v5.2 the
    * unbind's put loop has already handed those pages back to the driver
    * (page_free at refcount 1) although they are still mapped; the next
-   * access cannot migrate them back and livelocks — a real 2019 defect the
-   * default generator steers around, as drivers that evict their memory
-   * before teardown do.
+   * access frees such a page again, and the dummy driver Oopses on its NULL
+   * backing page — a real 2019 defect the default generator steers around,
+   * as drivers that evict their memory before teardown do.
    */
   touchDyingDeviceMemory?: boolean;
 }

@@ -51,6 +51,7 @@
  * @module
  */
 import type { KGen } from "../sim/task.ts";
+import { OopsSignal } from "../sim/sched.ts";
 import type { Kernel, SubsystemKey } from "../kernel/kernel.ts";
 import { Device, device_release_driver, Driver, driver_probe_device } from "../kernel/device.ts";
 import { EFAULT, EINVAL, ENOENT, ENOMEM, IS_ERR } from "../kernel/errno.ts";
@@ -309,6 +310,19 @@ export function dmirror_alloc_page(k: Kernel, md: DmirrorDevice): Page | null {
   return dpage;
 }
 
+/**
+ * The backing system page of device page `page` (hmm_devmem_page_get_drvdata)
+ * for a copy through it. NULL once page_free released it (a page the
+ * teardown freed while still mapped): page_address(NULL) on x86_64 is a
+ * non-canonical address, and the copy takes a general protection fault.
+ * (0 is pfn 0, a real page in the model, so NULL must not be used as one.)
+ */
+function backingPage(k: Kernel, page: Page): Page {
+  const rpage = hmm_devmem_page_get_drvdata(k, page);
+  if (rpage === 0) throw new OopsSignal("general protection fault: 0000 [#1] SMP PTI", 1);
+  return rpage;
+}
+
 /** dummy_devmem_free (hmm_devmem_ops.free): frees the backing page, cfree++, back on the list. */
 function dmirror_devmem_free(k: Kernel, devmem: HmmDevmem, page: Page): void {
   const md = devmem.device.driver_data as DmirrorDevice;
@@ -333,7 +347,7 @@ const faultMigrateOps: MigrateVmaOps = {
       const spage = migrate_pfn_to_page(s);
       if (spage === null || (s & MIGRATE_PFN_MIGRATE) === 0) continue;
       if (!dmirror_is_mine(k, md, spage)) continue;
-      const rpage = hmm_devmem_page_get_drvdata(k, spage);
+      const rpage = backingPage(k, spage);
       const dpage = hmm_vma_alloc_locked_page(k, vma, addr);
       if (dpage === null) {
         dst[i] = MIGRATE_PFN_ERROR;
@@ -592,7 +606,7 @@ function dmirror_pt_copy(
     let page = (dpte - (dpte & 7)) / 8;
     if (is_zone_device_page(k, page)) {
       if (!dmirror_is_mine(k, md, page)) return { ret: -ENOENT, cpages };
-      page = hmm_devmem_page_get_drvdata(k, page);
+      page = backingPage(k, page);
     }
     if (write) pageWriteWords(k, page, buf, off);
     else pageReadWords(k, page, buf, off);
@@ -671,7 +685,7 @@ export const dmirrorToDevice: MigrateVmaOps = {
       if ((s & MIGRATE_PFN_MIGRATE) === 0) continue;
       if (spage !== null && (s & MIGRATE_PFN_DEVICE) !== 0) {
         if (!dmirror_is_mine(k, md, spage)) continue;
-        spage = hmm_devmem_page_get_drvdata(k, spage);
+        spage = backingPage(k, spage);
       }
       const dpage = dmirror_alloc_page(k, md);
       if (dpage === null) continue;

@@ -14,7 +14,8 @@
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { hmmFixture } from "../../lib/scenarios/hmm-process.ts";
-import { dmirror_read } from "../../lib/drivers/dmirror.ts";
+import { dmirror_migrate, dmirror_read } from "../../lib/drivers/dmirror.ts";
+import { hmm_devmem_page_set_drvdata } from "../../lib/kernel/mm/page-ext.ts";
 import { PROT_READ, PROT_WRITE } from "../../lib/kernel/mm/mm-types.ts";
 import { page_ref_count } from "../../lib/kernel/mm/memmap.ts";
 import { World } from "../../lib/check/world.ts";
@@ -84,4 +85,22 @@ Deno.test("dmirror: a device page freed twice faults on NULL and leaves pfn 0 al
   );
   assert(oops[0]!.chain.includes("dmirror_devmem_free"), oops[0]!.chain.join(" ← "));
   assertEquals(page_ref_count(w.k, 0), pfn0, "pfn 0 is not the NULL page");
+});
+
+Deno.test("dmirror: a copy through a device page whose backing page is NULL takes a #GP, not pfn 0's data", () => {
+  const f = hmmFixture("v5.2");
+  const d = f.mirrors[0]!;
+  const a = f.p.mmap(0, 4096, PROT_READ | PROT_WRITE, 0x22);
+  f.p.writeWords(a, new Int32Array(1024).fill(7));
+  assertEquals(f.m.call(dmirror_migrate, d, a, 1).ret, 0);
+  assertEquals(f.m.call(dmirror_read, d, a, 1, new Int32Array(1024)).ret, 0);
+  const dpage = (d.dpte(a) - (d.dpte(a) & 7)) / 8;
+  assert(f.devices[0]!.devmem!.pfn_first <= dpage && dpage < f.devices[0]!.devmem!.pfn_last);
+  // what the teardown's page_free leaves on a page that is still mapped
+  hmm_devmem_page_set_drvdata(f.k, dpage, 0);
+  const r = f.m.run(function ioctl_read(k) {
+    return dmirror_read(k, d, a, 1, new Int32Array(1024));
+  });
+  assertEquals(r.oopses.map((o) => o.message), ["general protection fault: 0000 [#1] SMP PTI"]);
+  assert(r.oopses[0]!.chain.includes("dmirror_read"), r.oopses[0]!.chain.join(" ← "));
 });
