@@ -1,7 +1,8 @@
 /**
  * `deno task fuzz [--runs N] [--seed S] [--steps N] [--series v5.2|v5.0|v4.20|0..7]
- *   [--unaligned] [--kinds a,b,...] [--points a,b,...] [--shrink-seconds N]
- *   [--no-shrink] [--path P] [--replay JSON] [--progress N]`
+ *   [--unaligned] [--touch-dying] [--kinds a,b,...] [--points a,b,...]
+ *   [--shrink-runs N] [--shrink-seconds N] [--no-shrink] [--path P] [--replay JSON]
+ *   [--progress N]`
  *
  * Runs the model-based fuzzer of lib/check/fuzz.ts: N random whole-machine
  * operation sequences (default 2,000, at most --steps each) on the `fuzz`
@@ -11,8 +12,10 @@
  * runs such a sequence again (and prints every step), `--seed S --path P`
  * replays fast-check's case. Exits 1 on a failure, 2 on bad usage.
  *
- * Long soaks: `--runs 100000 --progress 10000` runs in slices of
- * --progress sequences (seeds S, S+1, ...), reporting each slice.
+ * Long runs go in slices of --progress sequences (default 10,000; seeds S,
+ * S+1, ...), each slice reported on stderr with the sequences, steps,
+ * elapsed time and rate so far; a failure names its slice's seed. Without
+ * --seed the seed is time based (and printed).
  *
  * @module
  */
@@ -28,7 +31,7 @@ import {
 } from "../lib/check/fuzz.ts";
 
 const USAGE =
-  "usage: deno task fuzz [--runs N] [--seed S] [--steps N] [--series P] [--unaligned] [--kinds a,b] [--points a,b] [--shrink-seconds N] [--no-shrink] [--path P] [--replay JSON] [--progress N]";
+  "usage: deno task fuzz [--runs N] [--seed S] [--steps N] [--series P] [--unaligned] [--touch-dying] [--kinds a,b] [--points a,b] [--shrink-runs N] [--shrink-seconds N] [--no-shrink] [--path P] [--replay JSON] [--progress N]";
 
 function die(msg: string): never {
   console.error(`fuzz: ${msg}\n${USAGE}`);
@@ -52,6 +55,8 @@ try {
       steps: { type: "string" },
       series: { type: "string" },
       unaligned: { type: "boolean" },
+      "touch-dying": { type: "boolean" },
+      "shrink-runs": { type: "string" },
       kinds: { type: "string" },
       points: { type: "string" },
       "shrink-seconds": { type: "string" },
@@ -77,6 +82,7 @@ if (args.series !== undefined) {
   opts.series = /^\d+$/.test(s) ? Number(s) : s as "v5.2";
 }
 if (args.unaligned) opts.aligned = false;
+if (args["touch-dying"]) opts.touchDyingDeviceMemory = true;
 if (args.kinds !== undefined) {
   const kinds = args.kinds.split(",").filter((x) => x !== "");
   for (const k of kinds) {
@@ -91,6 +97,8 @@ const steps = int("steps", args.steps, 1);
 if (steps !== undefined) opts.maxSteps = steps;
 const shrink = int("shrink-seconds", args["shrink-seconds"], 0);
 if (shrink !== undefined) opts.shrinkMs = shrink * 1000;
+const shrinkRuns = int("shrink-runs", args["shrink-runs"], 0);
+if (shrinkRuns !== undefined) opts.shrinkRuns = shrinkRuns;
 if (args["no-shrink"]) opts.noShrink = true;
 if (args.path !== undefined) opts.path = args.path;
 
@@ -131,25 +139,28 @@ try {
 
 const runs = int("runs", args.runs, 1) ?? 2000;
 const seed = int("seed", args.seed, 0) ?? Date.now() % 2 ** 31;
-const slice = int("progress", args.progress, 1) ?? runs;
+const slice = int("progress", args.progress, 1) ?? Math.min(runs, 10_000);
 const t0 = performance.now();
-let sequences = 0, totalSteps = 0;
+let sequences = 0, totalSteps = 0, totalChecks = 0;
+if (args.seed === undefined) console.error(`fuzz: seed ${seed} (time based)`);
 for (let done = 0, s = seed; done < runs; done += slice, s++) {
   const n = Math.min(slice, runs - done);
   const r = fuzz({ ...opts, runs: n, seed: s });
   sequences += r.sequences;
   totalSteps += r.steps;
+  totalChecks += r.checks;
   if (slice < runs) {
+    const secs = (performance.now() - t0) / 1000;
     console.error(
-      `  ${sequences} sequences, ${totalSteps} steps, ${
-        ((performance.now() - t0) / 1000).toFixed(1)
-      } s (seed ${s})`,
+      `  ${sequences} sequences, ${totalSteps} steps, ${totalChecks} checks, ${
+        secs.toFixed(1)
+      } s, ${(sequences / secs).toFixed(0)} sequences/s (slice seed ${s})`,
     );
   }
   if (r.failure !== null) {
     console.log(formatFailure(r.failure, opts));
     console.log(
-      `${sequences} sequences, ${totalSteps} steps checked before the failure, ${
+      `${sequences} sequences, ${totalSteps} steps (${totalChecks} checks) before the failure, ${
         ((performance.now() - t0) / 1000).toFixed(1)
       } s`,
     );
@@ -158,7 +169,7 @@ for (let done = 0, s = seed; done < runs; done += slice, s++) {
 }
 const secs = (performance.now() - t0) / 1000;
 console.log(
-  `fuzz: ${sequences} sequences, ${totalSteps} steps, every invariant held after every step (seed ${seed}, ${
+  `fuzz: ${sequences} sequences, ${totalSteps} steps, ${totalChecks} checks: every invariant held after every step (seed ${seed}, ${
     secs.toFixed(1)
   } s, ${(sequences / secs).toFixed(0)} sequences/s)`,
 );

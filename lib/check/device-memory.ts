@@ -23,6 +23,7 @@ import { EXT_PRIVATE, EXT_STRIDE, extGet64, pageIdx } from "../kernel/mm/page-ex
 import { type DmirrorDevice, dmirrorDevices } from "../drivers/dmirror.ts";
 import type { NouveauDrm } from "../drivers/gpu/drm.ts";
 
+/** Whether `pfn` is one of the device pages of the dmirror device `md` (its devmem is set). */
 export function ownsPfn(md: DmirrorDevice, pfn: number): boolean {
   const d = md.devmem!;
   return pfn >= d.pfn_first && pfn < d.pfn_last;

@@ -89,7 +89,13 @@ export interface FuzzOptions {
   timeLimitMs?: number;
   /** Skip shrinking (faster when only the existence of a failure matters). */
   noShrink?: boolean;
-  /** Time budget of each shrinking phase, ms (default 20,000). */
+  /**
+   * Sequences each shrinking phase may run (default 600): the budget that
+   * binds, so that a shrunk failure is the same on a busy machine as on an
+   * idle one.
+   */
+  shrinkRuns?: number;
+  /** Wall-time safety net of each shrinking phase, ms (default 120,000; see shrinkRuns). */
   shrinkMs?: number;
   /** fast-check's counterexample path: replays that case (with `seed`). */
   path?: string;
@@ -151,8 +157,14 @@ export interface LeftState {
 export interface FuzzResult {
   /** Sequences run (not counting shrinking). */
   sequences: number;
-  /** Steps run, each followed by an invariant check (not counting shrinking). */
+  /** Steps run (not counting shrinking). */
   steps: number;
+  /**
+   * Full invariant checks: one after every step whose op was not skipped,
+   * and one after draining each sequence (a skipped step leaves the machine
+   * as the previous check saw it).
+   */
+  checks: number;
   /** Wall time, ms. */
   ms: number;
   /** The seed used. */
@@ -193,12 +205,9 @@ export const DEFAULT_WEIGHTS: Readonly<Record<OpKind, number>> = {
   "parallel": 3,
 };
 
-let pointsCache: string[] | null = null;
-
-/** Every fault point of the fuzz machine (booted once). */
-export function fuzzFaultPoints(): string[] {
-  pointsCache ??= faultPointsOf(new World().m);
-  return pointsCache;
+/** Every fault point of the fuzz machine (booted for the question: no module-level cache). */
+export function fuzzFaultPoints(machine?: string | object): string[] {
+  return faultPointsOf(new World(machine === undefined ? {} : { machine }).m);
 }
 
 const small = (max: number) => fc.nat({ max });
@@ -362,7 +371,7 @@ export function opArbitrary(opts: FuzzOptions = {}): fc.Arbitrary<Op> {
     weight: w[k],
   }));
   if (kinds.includes("fail")) {
-    const points = opts.points ?? fuzzFaultPoints();
+    const points = opts.points ?? fuzzFaultPoints(opts.machine);
     const failable = plain.filter((k) => FAILABLE_KINDS.has(k));
     if (points.length > 0 && failable.length > 0) {
       arbs.push({
@@ -393,6 +402,8 @@ export function opArbitrary(opts: FuzzOptions = {}): fc.Arbitrary<Op> {
 export interface SequenceOutcome {
   /** Steps run. */
   steps: number;
+  /** Invariant checks run (see FuzzResult.checks). */
+  checks: number;
   /** Violations (empty when the sequence passed); a simulator exception is a `simulator-error`. */
   violations: FuzzViolation[];
   /** The failing step's index, or -1 (after draining, or no failure). */
@@ -432,14 +443,16 @@ function worldFor(seq: FuzzSequence, opts: FuzzOptions): World {
 
 /**
  * Runs one sequence on a fresh world, checking every invariant after every
- * step and once more after draining (see World.drain). Returns at the first
- * step that breaks one.
+ * step (a step whose op was skipped leaves the machine as the last check saw
+ * it, and is not checked again) and once more after draining (see
+ * World.drain). Returns at the first step that breaks one.
  */
 export function runSequence(seq: FuzzSequence, opts: FuzzOptions = {}): SequenceOutcome {
   const world = worldFor(seq, opts);
-  let steps = 0;
+  let steps = 0, checks = 0;
   const out = (violations: FuzzViolation[], step: number): SequenceOutcome => ({
     steps,
+    checks,
     violations,
     step,
     log: world.log,
@@ -448,14 +461,19 @@ export function runSequence(seq: FuzzSequence, opts: FuzzOptions = {}): Sequence
   });
   try {
     for (let i = 0; i < seq.ops.length; i++) {
-      world.step(seq.ops[i]!);
+      const rec = world.step(seq.ops[i]!);
       steps++;
+      // a skipped op called nothing, spawned nothing and registered nothing: the machine is
+      // the one the last check saw (about a third of all steps)
+      if (rec.outcome === "skipped") continue;
+      checks++;
       const r = world.checker.check();
       if (r.violations.length > 0) return out(r.violations, i);
     }
     // every fourth schedule seed also unbinds every driver at the end (the rest rely on the
     // sequence's own unbind steps): the full teardown costs as much as a dozen steps
     world.drain(opts.teardown ?? seq.scheduleSeed % 4 === 0);
+    checks++;
     return out(world.checker.check({ drained: true }).violations, -1);
   } catch (e) {
     const err = e as Error;
@@ -482,10 +500,18 @@ function sameFailure(o: SequenceOutcome, ref: Set<string>): boolean {
  * A bounded greedy minimiser after fast-check's shrinker: drop the steps
  * after the failing one, then try dropping each step, then unwrapping
  * `fail` and `parallel` steps, keeping every change that still fails the
- * same way, until nothing changes or `budgetMs` is spent.
+ * same way, until nothing changes or `budgetRuns` sequences have run (or,
+ * as a safety net only, `budgetMs` has passed).
  */
-export function minimise(seq: FuzzSequence, opts: FuzzOptions, budgetMs: number): FuzzSequence {
+export function minimise(
+  seq: FuzzSequence,
+  opts: FuzzOptions,
+  budgetRuns = 600,
+  budgetMs = 120_000,
+): FuzzSequence {
   const t0 = performance.now();
+  let left = budgetRuns;
+  const spent = () => left <= 0 || performance.now() - t0 > budgetMs;
   const first = runSequence(seq, opts);
   if (first.violations.length === 0) return seq;
   const ref = kindsOf(first);
@@ -493,13 +519,14 @@ export function minimise(seq: FuzzSequence, opts: FuzzOptions, budgetMs: number)
     ? { ...seq, ops: seq.ops.slice(0, first.step + 1) }
     : seq;
   const tryIt = (cand: FuzzSequence): boolean => {
-    if (performance.now() - t0 > budgetMs) return false;
+    if (spent()) return false;
+    left--;
     const o = runSequence(cand, opts);
     if (!sameFailure(o, ref)) return false;
     best = o.step >= 0 ? { ...cand, ops: cand.ops.slice(0, o.step + 1) } : cand;
     return true;
   };
-  for (let changed = true; changed && performance.now() - t0 < budgetMs;) {
+  for (let changed = true; changed && !spent();) {
     changed = false;
     for (let i = best.ops.length - 1; i >= 0; i--) {
       if (i >= best.ops.length) continue;
@@ -527,9 +554,10 @@ export function minimise(seq: FuzzSequence, opts: FuzzOptions, budgetMs: number)
 }
 
 /**
- * Runs `runs` random sequences (fast-check). The first failure is shrunk —
- * by fast-check within `shrinkMs` (default 20 s), then by {@link minimise}
- * within the same budget — and returned with fast-check's seed and path.
+ * Runs `runs` random sequences (fast-check, seed `seed`, default 0). The
+ * first failure is shrunk — by fast-check within `shrinkRuns` sequences,
+ * then by {@link minimise} within as many — and returned with fast-check's
+ * seed and path.
  *
  * @example A short clean run at v5.2
  * ```ts
@@ -548,23 +576,31 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
   if (!(Number.isInteger(maxSteps) && maxSteps >= 1)) {
     throw new RangeError(`Cannot fuzz sequences of ${maxSteps} steps: give a positive integer`);
   }
-  const seed = opts.seed ?? (Date.now() % 2 ** 31);
+  const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed)) {
     throw new TypeError(`Cannot fuzz with seed ${seed}: give an integer`);
   }
-  const shrinkMs = opts.shrinkMs ?? 20_000;
+  const shrinkMs = opts.shrinkMs ?? 120_000;
+  const shrinkRuns = opts.shrinkRuns ?? 600;
+  if (!(Number.isInteger(shrinkRuns) && shrinkRuns >= 0)) {
+    throw new RangeError(`Cannot shrink within ${shrinkRuns} runs: give a non-negative integer`);
+  }
   const t0 = performance.now();
-  let sequences = 0, steps = 0;
+  let sequences = 0, steps = 0, checks = 0;
   let counting = true;
   const arb = fc.record({
     scheduleSeed: fc.nat({ max: 2 ** 30 }),
     ops: fc.array(opArbitrary(opts), { maxLength: maxSteps, size: "max" }),
   });
+  let shrinkLeft = shrinkRuns;
   const prop = fc.property(arb, (seq) => {
+    // shrinking: once the budget is spent every candidate "passes", which ends the descent
+    if (!counting && shrinkLeft-- <= 0) return true;
     const o = runSequence(seq, opts);
     if (counting) {
       sequences++;
       steps += o.steps;
+      checks += o.checks;
     }
     return o.violations.length === 0;
   });
@@ -580,7 +616,7 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
   });
   const ms = performance.now() - t0;
   if (!found.failed || found.counterexample === null) {
-    return { sequences, steps, ms, seed, failure: null };
+    return { sequences, steps, checks, ms, seed, failure: null };
   }
   counting = false;
   let seq = found.counterexample[0];
@@ -600,12 +636,13 @@ export function fuzz(opts: FuzzOptions = {}): FuzzResult {
       shrinks = shrunk.numShrinks;
     }
     // 3: the greedy pass
-    seq = minimise(seq, opts, shrinkMs);
+    seq = minimise(seq, opts, shrinkRuns, shrinkMs);
   }
   const o = runSequence(seq, opts);
   return {
     sequences,
     steps,
+    checks,
     ms,
     seed,
     failure: {
@@ -650,7 +687,9 @@ export function formatFailure(f: FuzzFailure, opts: FuzzOptions = {}): string {
   lines.push(
     `  deno task fuzz --replay '${JSON.stringify(f.sequence)}'${
       opts.series !== undefined ? ` --series ${opts.series}` : ""
-    }${opts.aligned === false ? " --unaligned" : ""}`,
+    }${opts.aligned === false ? " --unaligned" : ""}${
+      opts.touchDyingDeviceMemory ? " --touch-dying" : ""
+    }`,
   );
   lines.push(`  or: deno task fuzz --seed ${f.seed} --path '${f.path}' (with the same options)`);
   return lines.join("\n");

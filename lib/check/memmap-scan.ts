@@ -76,7 +76,12 @@ export function segmentsOf(
   return out;
 }
 
-const scanOut = { bad: 0, inUse: 0, firstAt: -1 };
+/** What one page loop found. */
+interface ScanOut {
+  bad: number;
+  inUse: number;
+  firstAt: number;
+}
 
 /** The page loop over per-page words (int32 view; -1 is PAGE_POISON_WORD). */
 function scanWords(
@@ -85,7 +90,7 @@ function scanWords(
   a: number,
   b: number,
   base: number,
-): typeof scanOut {
+): ScanOut {
   let bad = 0, inUse = 0, firstAt = -1;
   for (let i = a; i < b; i++) {
     const w = words[i]!;
@@ -104,14 +109,11 @@ function scanWords(
       if (firstAt < 0) firstAt = i;
     }
   }
-  scanOut.bad = bad;
-  scanOut.inUse = inUse;
-  scanOut.firstAt = firstAt;
-  return scanOut;
+  return { bad, inUse, firstAt };
 }
 
 /** The page loop of a uniform section with holders. */
-function scanFill(w: number, held: Int32Array, a: number, b: number, base: number): typeof scanOut {
+function scanFill(w: number, held: Int32Array, a: number, b: number, base: number): ScanOut {
   let bad = 0, firstAt = -1;
   const poison = w === -1;
   const rc = (w << 8) >> 8;
@@ -122,10 +124,7 @@ function scanFill(w: number, held: Int32Array, a: number, b: number, base: numbe
       if (firstAt < 0) firstAt = i;
     }
   }
-  scanOut.bad = bad;
-  scanOut.inUse = !poison && rc > 0 ? b - a : 0;
-  scanOut.firstAt = firstAt;
-  return scanOut;
+  return { bad, inUse: !poison && rc > 0 ? b - a : 0, firstAt };
 }
 
 /** A uniform section without holders: one word against each run's base. */

@@ -11,7 +11,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { HMM } from "../kernel/hmm.ts";
 import { MEMREMAP, pgmapAlignedRange } from "../kernel/memremap.ts";
 import { radix_tree_lookup } from "../kernel/radix-tree.ts";
-import { xa_load, xaEntries } from "../kernel/xarray.ts";
+import { xa_load, xaValues } from "../kernel/xarray.ts";
 import { PAGE_SIZE, PAGES_PER_SECTION, SECTION_SIZE } from "../kernel/mm/constants.ts";
 import { type MemSection, MM, type MmState } from "../kernel/mm/mmzone.ts";
 import type { DevPagemap } from "../kernel/mm/types.ts";
@@ -28,13 +28,13 @@ export interface Registered {
   ownsSection(nr: number): boolean;
 }
 
+/** The pgmaps registered on `k` now, and which sections their section-aligned spans own. */
 export function registeredPgmaps(k: Kernel): Registered {
   const arr = k.state(MEMREMAP).pgmap_array;
   const memremap: DevPagemap[] = [];
   const spans: Array<[number, number]> = [];
   const seen = new Set<DevPagemap>();
-  const cand = new Set<DevPagemap>(k.state(MM).pgmaps);
-  for (const e of xaEntries(arr)) cand.add(e.entry);
+  const cand = xaValues(arr, new Set<DevPagemap>(k.state(MM).pgmaps));
   for (const p of cand) {
     if (p === null || seen.has(p)) continue;
     seen.add(p);
@@ -90,6 +90,7 @@ export function otherPgmapIn(
   return undefined;
 }
 
+/** Whether some page of section `s` has page->pgmap = `p`. */
 export function sectionHasPgmap(s: MemSection, p: DevPagemap): boolean {
   if (s.runs === null) return s.pgmap === p;
   return s.runs.some((r) => r.pgmap === p);
@@ -103,6 +104,7 @@ export function addPagesWarn(k: Kernel): string | null {
   return null;
 }
 
+/** Whether section `nr` lies inside the direct (linear) map. */
 export function linearMapped(mm: MmState, nr: number): boolean {
   const a = nr * SECTION_SIZE, b = a + SECTION_SIZE;
   for (const [s, e] of mm.directMap) if (a >= s && b <= e) return true;

@@ -27,7 +27,8 @@
  * finding; tests in tests/check/fuzz_finds_test.ts show the first):
  * - touch device-private pages of a device whose unbind has started
  *   (`touchDyingDeviceMemory`): at v5.2 the release's put loop hands still
- *   mapped pages back to the driver, and the next access livelocks;
+ *   mapped pages back to the driver, and the next access frees the page a
+ *   second time (the dummy driver's __free_page(NULL) Oopses);
  * - unbind the GPU while its device memory is in use: nouveau_dmem_fini
  *   frees the chunks under the mapped pages (v5.1/v5.2 nouveau had no
  *   eviction);
@@ -209,9 +210,9 @@ export interface WorldOptions {
    * pages of a device whose unbind has started (default false). At v5.2 the
    * unbind's put loop has already handed those pages back to the driver
    * (page_free at refcount 1) although they are still mapped; the next
-   * access cannot migrate them back and livelocks — a real 2019 defect the
-   * default generator steers around, as drivers that evict their memory
-   * before teardown do.
+   * access frees such a page again, and the dummy driver Oopses on its NULL
+   * backing page — a real 2019 defect the default generator steers around,
+   * as drivers that evict their memory before teardown do.
    */
   touchDyingDeviceMemory?: boolean;
 }
@@ -338,7 +339,8 @@ export class World {
       case "p2p-bind": {
         const pdev = this.#p2p();
         if (pdev.driver !== null) return "skipped";
-        const bars = [...new Set(op.bars.map((b) => (b % 2 === 0 ? 2 : 4)))];
+        // the provider's two 128 MiB BARs are BARs 2 and 4 (any other index names BAR 2)
+        const bars = [...new Set(op.bars.map((b) => (b === 4 ? 4 : 2)))];
         this.#spawn("p2p-bind", function* (k) {
           yield* driver_probe_device(k, p2pmemProviderDriver({ bars }), pdev);
         });
@@ -375,10 +377,12 @@ export class World {
         const a = pick(this.#allocs, op.a);
         if (a === undefined) return "skipped";
         const client = this.#gpuPdev();
-        this.#spawn(
-          "p2p-client",
-          (k) => pci_p2pdma_map_sg(k, client, a.sgl, a.sgl.length, DMA_TO_DEVICE),
-        );
+        const allocs = this.#allocs;
+        this.#spawn("p2p-client", (k) => {
+          // the client maps what it still holds: a free that ran first (a parallel step)
+          // gave the memory back, and mapping it then is the client's use-after-free
+          if (allocs.includes(a)) pci_p2pdma_map_sg(k, client, a.sgl, a.sgl.length, DMA_TO_DEVICE);
+        });
         return "map_sg";
       }
       case "hmm-add": {

@@ -51,11 +51,13 @@
  * @module
  */
 import type { KGen } from "../sim/task.ts";
+import { OopsSignal } from "../sim/sched.ts";
 import type { Kernel, SubsystemKey } from "../kernel/kernel.ts";
 import { Device, device_release_driver, Driver, driver_probe_device } from "../kernel/device.ts";
 import { EFAULT, EINVAL, ENOENT, ENOMEM, IS_ERR } from "../kernel/errno.ts";
 import { hmm_devmem_add, type HmmDevmem, type HmmDevmemOps } from "../kernel/hmm.ts";
-import { is_zone_device_page, zone_device_pgmap } from "../kernel/mm/memmap.ts";
+import { is_zone_device_page, nullDeref, zone_device_pgmap } from "../kernel/mm/memmap.ts";
+import { PAGE_FIELD } from "../kernel/mm/constants.ts";
 import { vm_insert_page } from "../kernel/mm/memory.ts";
 import {
   AddressSpace,
@@ -120,7 +122,12 @@ export const DMIRROR_HMM_VALUES: readonly number[] = [1 << 3, 1 << 4, 1 << 5];
 export const DMIRROR_PFN_SHIFT = 7;
 /** Pages per fault / migrate batch. */
 const BATCH = 64;
-/** Restarts of one batch after which dummy_fault is declared a livelock (BUG). */
+/**
+ * Restarts of one batch after which dummy_fault is declared a livelock: the
+ * kernel would retry for ever; the model ends the task with a BUG naming the
+ * livelock instead (a simulator stand-in, like the CPU fault path's "faults
+ * forever"), so that a run terminates and the checker reports it.
+ */
 const MAX_FAULT_RESTARTS = 64;
 
 /** Device page-table entry bits. */
@@ -302,11 +309,27 @@ export function dmirror_alloc_page(k: Kernel, md: DmirrorDevice): Page | null {
   return dpage;
 }
 
+/**
+ * The backing system page of device page `page` (hmm_devmem_page_get_drvdata)
+ * for a copy through it. NULL once page_free released it (a page the
+ * teardown freed while still mapped): page_address(NULL) on x86_64 is a
+ * non-canonical address, and the copy takes a general protection fault.
+ * (0 is pfn 0, a real page in the model, so NULL must not be used as one.)
+ */
+function backingPage(k: Kernel, page: Page): Page {
+  const rpage = hmm_devmem_page_get_drvdata(k, page);
+  if (rpage === 0) throw new OopsSignal("general protection fault: 0000 [#1] SMP PTI", 1);
+  return rpage;
+}
+
 /** dummy_devmem_free (hmm_devmem_ops.free): frees the backing page, cfree++, back on the list. */
 function dmirror_devmem_free(k: Kernel, devmem: HmmDevmem, page: Page): void {
   const md = devmem.device.driver_data as DmirrorDevice;
   const rpage = hmm_devmem_page_get_drvdata(k, page);
   hmm_devmem_page_set_drvdata(k, page, 0);
+  // a page freed twice has drvdata NULL: __free_page(NULL) faults on the refcount (pfn 0 is
+  // a real page in the model, so the NULL must not be freed as pfn 0)
+  if (rpage === 0) nullDeref(k, PAGE_FIELD._refcount);
   __free_page(k, rpage);
   md.cfree++;
   md.frees[md.nfree++] = page;
@@ -323,7 +346,7 @@ const faultMigrateOps: MigrateVmaOps = {
       const spage = migrate_pfn_to_page(s);
       if (spage === null || (s & MIGRATE_PFN_MIGRATE) === 0) continue;
       if (!dmirror_is_mine(k, md, spage)) continue;
-      const rpage = hmm_devmem_page_get_drvdata(k, spage);
+      const rpage = backingPage(k, spage);
       const dpage = hmm_vma_alloc_locked_page(k, vma, addr);
       if (dpage === null) {
         dst[i] = MIGRATE_PFN_ERROR;
@@ -582,7 +605,7 @@ function dmirror_pt_copy(
     let page = (dpte - (dpte & 7)) / 8;
     if (is_zone_device_page(k, page)) {
       if (!dmirror_is_mine(k, md, page)) return { ret: -ENOENT, cpages };
-      page = hmm_devmem_page_get_drvdata(k, page);
+      page = backingPage(k, page);
     }
     if (write) pageWriteWords(k, page, buf, off);
     else pageReadWords(k, page, buf, off);
@@ -661,7 +684,7 @@ export const dmirrorToDevice: MigrateVmaOps = {
       if ((s & MIGRATE_PFN_MIGRATE) === 0) continue;
       if (spage !== null && (s & MIGRATE_PFN_DEVICE) !== 0) {
         if (!dmirror_is_mine(k, md, spage)) continue;
-        spage = hmm_devmem_page_get_drvdata(k, spage);
+        spage = backingPage(k, spage);
       }
       const dpage = dmirror_alloc_page(k, md);
       if (dpage === null) continue;

@@ -19,7 +19,12 @@ import type { Kernel } from "./kernel.ts";
  */
 export function noteBlock(k: Kernel): void {
   const t = k.current;
-  if (t !== null) t.blockedIn = callChain(1).map((f) => f.fn);
+  if (t === null) return;
+  // capture only (V8 formats the stack on first read): a hang report parses it, most never do
+  const saved = Error.stackTraceLimit;
+  Error.stackTraceLimit = 64;
+  t.noteBlockedAt(new Error("noteBlock"));
+  Error.stackTraceLimit = saved;
 }
 
 /** rcu_read_lock(): enter a preemptible RCU read-side section. */

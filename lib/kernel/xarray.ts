@@ -897,3 +897,26 @@ function* walk<T>(node: XaNode, base: number): IterableIterator<XaEntry<T>> {
   }
   yield* flush(XA_CHUNK_SIZE);
 }
+
+/**
+ * Adds every distinct entry of `xa` to `out` (no ranges, no generators): the
+ * invariant checker's cheap question "which objects does the tree hold?",
+ * asked after every fuzzing step.
+ */
+export function xaValues<T>(xa: XArray<T>, out: Set<T>): Set<T> {
+  const h = xa.head;
+  if (h === null) return out;
+  if (!(h instanceof XaNode)) out.add(h as T);
+  else collectValues(h, out as Set<unknown>);
+  return out;
+}
+
+function collectValues(node: XaNode, out: Set<unknown>): void {
+  const slots = node.slots;
+  for (let o = 0; o < XA_CHUNK_SIZE; o++) {
+    const s = slots[o];
+    if (s === null || s === undefined || s instanceof XaSibling) continue;
+    if (s instanceof XaNode) collectValues(s, out);
+    else out.add(s);
+  }
+}

@@ -220,6 +220,8 @@ export class Scheduler<Ctx> {
   readonly #ctx: Ctx;
   readonly #opts: SchedulerOptions;
   #timers: WaitQueue[] = [];
+  /** Spawned tasks that have not finished or Oopsed, in id order (a superset: pruned as it is scanned). */
+  #live: Task[] = [];
   #last: Task | null = null;
 
   /**
@@ -294,6 +296,7 @@ export class Scheduler<Ctx> {
       return r;
     })();
     this.tasks.push(t);
+    this.#live.push(t);
     if (this.trace.on) this.trace.emit({ kind: "sched", op: "spawn", target: id, what: name });
     return t;
   }
@@ -332,10 +335,16 @@ export class Scheduler<Ctx> {
     for (;;) {
       this.#fireDueTimers();
       options.length = 0;
-      for (let i = 1; i < this.tasks.length; i++) {
-        const t = this.tasks[i]!;
+      // the tasks not yet finished, in id order (finished ones leave the list for good)
+      const live = this.#live;
+      let n = 0;
+      for (let i = 0; i < live.length; i++) {
+        const t = live[i]!;
+        if (t.state === "done" || t.state === "oopsed") continue;
+        live[n++] = t;
         if (t.state === "runnable") options.push({ kind: "task", task: t });
       }
+      live.length = n;
       if (this.rcu.ready()) options.push(gpChoice);
       if (options.length === 0) {
         if (this.#advanceToNextTimer()) continue;

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { parseStack } from "./callchain.ts";
 
 /** Yielded by kernel code at a preemption point: the task stays runnable. */
 export const PREEMPT: unique symbol = Symbol("preempt");
@@ -61,8 +62,32 @@ export class Task {
   readerGen = 0;
   /** Locks currently held (for hang reports); kept on Oops, as the kernel does. */
   readonly held: Set<object> = new Set();
-  /** Where the task last went to sleep: the simulated call chain, innermost first. */
-  blockedIn: string[] = [];
+  /**
+   * Where the task last went to sleep: the simulated call chain, innermost
+   * first. Read from a stack captured when it blocked ({@link Task.noteBlockedAt}),
+   * parsed on first read: most blocks are never reported.
+   */
+  get blockedIn(): string[] {
+    if (this.#blockedAt !== null) {
+      this.#blockedIn = parseStack(this.#blockedAt.stack ?? "", 1).map((f) => f.fn);
+      this.#blockedAt = null;
+    }
+    return this.#blockedIn;
+  }
+  set blockedIn(chain: string[]) {
+    this.#blockedAt = null;
+    this.#blockedIn = chain;
+  }
+  #blockedIn: string[] = [];
+  #blockedAt: Error | null = null;
+
+  /**
+   * Records where the task goes to sleep: `at` is an Error created by the
+   * sleeping primitive itself (its frame is dropped), parsed lazily.
+   */
+  noteBlockedAt(at: Error): void {
+    this.#blockedAt = at;
+  }
   /** Oops text if the task was killed by an Oops. */
   oops: string | null = null;
   /** @internal the generator being run. */

@@ -4,14 +4,28 @@
  * section (k > 1) of a multi-section range leaves sections 1..k-1 present
  * with a memmap, a linear map and no owner — __add_pages does not unwind,
  * add_pages WARNs, devm_memremap_pages' error path removes no sections —
- * at every level and preset. Verified against v4.20 and v5.0
- * mm/memory_hotplug.c (__add_pages: `if (err && (err != -EEXIST)) break;`,
- * no unwind), arch/x86/mm/init_64.c (add_pages: WARN_ON_ONCE(ret);
- * arch_add_memory maps the whole range first) and kernel/memremap.c
- * (err_add_memory: kasan, untrack_pfn, pgmap_array_delete — no
- * arch_remove_memory). The checker records the sections as
+ * at every level and preset. The checker records the sections as
  * leaked-by-failed-hotplug, tied to that WARN; registering the same range
- * again re-adopts them (__add_section's -EEXIST is swallowed).
+ * again re-adopts them (__add_section's -EEXIST is swallowed); a leak with
+ * no WARN is a break.
+ *
+ * Checked against the kernel sources in the search index (2026-11-25):
+ * - mm/memory_hotplug.c of the v4.20/v5.0 era (`__add_pages(nid,
+ *   phys_start_pfn, nr_pages, altmap, want_memblock)`, the signature of
+ *   v4.16..v5.1, with update_pgdat_span): the section loop stops at the
+ *   first error other than -EEXIST and returns it; nothing removes the
+ *   sections added before it. __add_section returns
+ *   sparse_add_one_section's error as is. (The torvalds/linux snapshot in
+ *   the index is a later commit; the v4.20-era file came from a copy of
+ *   it, so the exact tag is not pinned.)
+ * - arch/x86/mm/init_64.c of the same era: add_pages calls __add_pages,
+ *   then WARN_ON_ONCE(ret), then update_end_of_memory_vars; arch_add_memory
+ *   calls init_memory_mapping for the whole range before add_pages and
+ *   does not undo it on failure.
+ * - kernel/memremap.c's error labels (v4.17..v4.19 form; v4.20 swaps the
+ *   radix for pgmap_array_delete): err_add_memory → kasan_remove_zero_shadow,
+ *   err_kasan → untrack_pfn, err_pfn_remap → release of the pfn lookup —
+ *   no arch_remove_memory, so no section is removed.
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { InvariantChecker } from "../../lib/check/invariants.ts";
@@ -19,6 +33,7 @@ import { device_release_driver, driver_probe_device } from "../../lib/kernel/dev
 import { ENOMEM } from "../../lib/kernel/errno.ts";
 import { MM } from "../../lib/kernel/mm/mmzone.ts";
 import { arch_add_memory } from "../../lib/kernel/mm/init-64.ts";
+import { __add_pages } from "../../lib/kernel/mm/memory-hotplug.ts";
 import { presentSections } from "../../lib/kernel/mm/section-info.ts";
 import { bootZoneDeviceMachine } from "../../lib/scenarios/boot.ts";
 import { TestDaxDevice, testDaxPmemDriver } from "../../lib/scenarios/driver.ts";
@@ -100,4 +115,18 @@ Deno.test("failed hotplug: a section with no owner that no failed hot-add left i
     r.violations[0]!.message,
     /^section 128 \[mem 0x400000000\] has a memmap and no owner \(added by __add_pages#1, which returned 0\)$/,
   );
+});
+
+Deno.test("failed hotplug: a part-way leak with no add_pages WARN in dmesg is a break", () => {
+  const m = bootZoneDeviceMachine("ram-4g", { series: "v5.2" });
+  const checker = new InvariantChecker(m);
+  // __add_pages called directly (not through add_pages): the same leak, but nothing WARNs
+  m.k.faults.arm("sparse_add_one_section", { nth: 2 });
+  assertEquals(__add_pages(m.k, 0, DEVICE_BASE / 4096, (2 * SECTION) / 4096, null, false), -ENOMEM);
+  m.k.faults.disarm("sparse_add_one_section");
+  const r = checker.check();
+  assertEquals(r.leaked.map((l) => [l.nr, l.warn]), [[FIRST, null]]);
+  assertEquals(r.violations.map((v) => v.message), [
+    `section ${FIRST} was left by __add_pages#1 (returned ${-ENOMEM}) but dmesg has no add_pages WARN`,
+  ]);
 });

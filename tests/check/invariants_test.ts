@@ -13,6 +13,7 @@ import { devm_add_action } from "../../lib/kernel/devres.ts";
 import { devm_memremap_pages } from "../../lib/kernel/memremap.ts";
 import { percpu_ref_get } from "../../lib/kernel/percpu-refcount.ts";
 import { page_ref_inc } from "../../lib/kernel/mm/memmap.ts";
+import { get_page, put_page } from "../../lib/kernel/mm/swap.ts";
 import { track_pfn_remap } from "../../lib/kernel/mm/pat.ts";
 import { dmirrorDevices } from "../../lib/drivers/dmirror.ts";
 import { pciDevByName } from "../../lib/drivers/pci/pci.ts";
@@ -155,4 +156,23 @@ Deno.test("invariants: device page accounting, and a hang once drained", () => {
   const v = w.checker.check({ drained: true }).violations;
   assertEquals(v.map((x) => x.invariant), ["no-hang"]);
   assertMatch(v[0]!.message, /waiter.*blocked in wait_for_completion/);
+});
+
+Deno.test("invariants: a leaked get_page on a device page is reported, and put_page makes it whole", () => {
+  const m = bootMachine("fuzz", { series: "v5.2" });
+  const c = new InvariantChecker(m);
+  const pdev = pciDevByName(m.k, m.hw!.pci, "p2p0");
+  assertEquals(m.call(driver_probe_device, p2pmemProviderDriver({ bars: [2] }), pdev), 0);
+  assertEquals(kinds(c), []);
+  const bar = pdev.p2pdma!.bars[0]!;
+  const pfn = bar.pgmap.res.start / 4096 + 7;
+  get_page(m.k, pfn); // a driver forgets its put_page
+  const v = c.check().violations;
+  assertEquals(v.map((x) => x.invariant), ["page-refcount-holders"]);
+  assertEquals(
+    v[0]!.message,
+    `pfn 0x${pfn.toString(16)} (ZONE_DEVICE): refcount 2, holders 1`,
+  );
+  put_page(m.k, pfn);
+  assertEquals(kinds(c), []);
 });

@@ -19,6 +19,7 @@ import {
   percpu_ref_switch_to_percpu,
   percpu_ref_tryget,
   percpu_ref_tryget_live,
+  PERCPU_REFS,
   PercpuRef,
 } from "../../lib/kernel/percpu-refcount.ts";
 import { ENOMEM } from "../../lib/kernel/errno.ts";
@@ -350,4 +351,17 @@ Deno.test("percpu_ref: counters come from a per-kernel pool; exited slots are re
   assertEquals(percpu_ref_init(k2, other, () => {}, 0, 0), 0);
   percpu_ref_get_many(k2, other, 5);
   assertEquals([other.value, refs[0]!.value], [6, 2]);
+});
+
+Deno.test("PERCPU_REFS: a kernel's refs from percpu_ref_init to percpu_ref_exit (a failed init is not one)", () => {
+  const k = new Kernel({ cpus: 2 });
+  const a = new PercpuRef(), b = new PercpuRef();
+  assertEquals(percpu_ref_init(k, a, () => {}, 0, 0), 0);
+  k.faults.arm("percpu_ref_init", { nth: 1 });
+  assertEquals(percpu_ref_init(k, b, () => {}, 0, 0), -ENOMEM);
+  k.faults.disarm("percpu_ref_init");
+  assertEquals([...k.state(PERCPU_REFS)], [a]);
+  assertEquals(new Kernel({ cpus: 2 }).state(PERCPU_REFS).size, 0, "per kernel, not per module");
+  percpu_ref_exit(k, a);
+  assertEquals(k.state(PERCPU_REFS).size, 0);
 });

@@ -13,6 +13,7 @@ import {
   xa_store_range,
   xaEntries,
   XArray,
+  xaValues,
   xaWalkLoad,
 } from "../../lib/kernel/xarray.ts";
 import { OopsSignal } from "../../lib/sim/sched.ts";
@@ -383,4 +384,29 @@ Deno.test("xarray: xa_erase erases exactly one aligned block containing the inde
     ),
     { numRuns: 200, seed: 3 },
   );
+});
+
+Deno.test("xaValues: the distinct entries xaEntries walks, for any stores and erases", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          first: fc.nat({ max: 2 ** 20 }),
+          len: fc.nat({ max: 5000 }),
+          v: fc.constantFrom("a", "b", "c", null),
+        }),
+        { maxLength: 12 },
+      ),
+      (ops) => {
+        const k = new Kernel();
+        const xa = new XArray<string>();
+        for (const o of ops) xa_store_range(k, xa, o.first, o.first + o.len, o.v, 0);
+        const want = new Set([...xaEntries(xa)].map((e) => e.entry));
+        assertEquals(xaValues(xa, new Set()), want);
+      },
+    ),
+    { numRuns: 200, seed: 3 },
+  );
+  const xa = new XArray<string>();
+  assertEquals(xaValues(xa, new Set(["kept"])), new Set(["kept"]), "adds to what it is given");
 });

@@ -229,7 +229,9 @@ export function readLabels(area: PageStore): LabelAreaContents {
 }
 
 function sameLabel(a: NamespaceLabel, b: NamespaceLabel): boolean {
-  return encodeLabel({ ...a, slot: 0 }).every((v, i) => v === encodeLabel({ ...b, slot: 0 })[i]);
+  // each side encoded once (encoding b inside the per-byte callback made this 256 encodings)
+  const eb = encodeLabel({ ...b, slot: 0 });
+  return encodeLabel({ ...a, slot: 0 }).every((v, i) => v === eb[i]);
 }
 
 /**

@@ -35,9 +35,24 @@ import {
   ZONE_DEVICE,
 } from "./constants.ts";
 import { put_dev_pagemap, putDevPagemapMany } from "./devmap.ts";
-import { is_zone_device_page, nullDeref, page_pgmap, vmemmapFault } from "./memmap.ts";
+import {
+  __ClearPageActive,
+  __ClearPageWaiters,
+  is_zone_device_page,
+  nullDeref,
+  page_pgmap,
+  vmemmapFault,
+} from "./memmap.ts";
 import { MemSection, MM, type MmState, sectionOf } from "./mmzone.ts";
-import { PG_active, PG_waiters, refFits, withRef, wordRef, wordZone } from "./page-flags.ts";
+import {
+  PG_active,
+  PG_waiters,
+  REF_SPILL,
+  refFits,
+  withRef,
+  wordRef,
+  wordZone,
+} from "./page-flags.ts";
 import {
   type DevPagemap,
   MEMORY_DEVICE_FS_DAX,
@@ -243,10 +258,11 @@ function putPageIn(k: Kernel, mm: MmState, s: MemSection, i: number, page: Page)
  * Simulator bulk form of `for (pfn = start_pfn; pfn < start_pfn + nr_pages;
  * pfn++) put_page(pfn_to_page(pfn))` — what devm_memremap_pages_release's
  * put loop does — with the same outcome, in O(sections + materialised pages
- * + page_free calls): a uniform run of pages (same word, same pgmap) is
- * updated once and its pgmap puts are one batch (split exactly at the put
- * that reaches zero); materialised pages and pages that need page_free go one
- * by one. Within one run, page_free callbacks and the ref's release see the
+ * + page_free calls): a run of pages with the same word and pgmap (a
+ * uniform section's, or equal words of a materialised one) is updated once
+ * and its pgmap puts are one batch (split exactly at the put that reaches
+ * zero); compound pages, spilled counts and pages that need page_free go
+ * one by one. Within one run, page_free callbacks and the ref's release see the
  * run's counts already dropped. A section without a memmap Oopses at its
  * first page, as the loop would.
  */
@@ -275,17 +291,33 @@ function nextRunStart(s: MemSection, i: number): number {
   return PAGES_PER_SECTION;
 }
 
-/** Puts pages [a, b) of one pgmap run of section s. */
+/**
+ * Puts pages [a, b) of one pgmap run of section s: a uniform run at once; a
+ * materialised one run of equal words at a time (compound pages and counts
+ * in the spill table one by one).
+ */
 function putRun(k: Kernel, s: MemSection, a: number, b: number): void {
   const base = s.nr * PAGES_PER_SECTION;
-  if (s.words !== null || !bulkPut(k, s, a, b)) {
-    for (let i = a; i < b; i++) put_page(k, base + i);
+  if (s.words === null) {
+    if (!bulkPut(k, s, a, b, s.fill)) { for (let i = a; i < b; i++) put_page(k, base + i); }
+    return;
+  }
+  const oneByOne = s.ext !== null && s.ext.compound !== null;
+  for (let i = a; i < b;) {
+    const words = s.words as Uint32Array | null; // a put may have made the section uniform
+    if (words === null) return putRun(k, s, i, b);
+    const w = words[i]!;
+    let j = i + 1;
+    while (j < b && words[j] === w) j++;
+    if (oneByOne || wordRef(w) === REF_SPILL || !bulkPut(k, s, i, j, w)) {
+      for (let q = i; q < j; q++) put_page(k, base + q);
+    }
+    i = j;
   }
 }
 
-/** The bulk path for a uniform run; false when the pages must go one by one. */
-function bulkPut(k: Kernel, s: MemSection, a: number, b: number): boolean {
-  const w = s.fill;
+/** The bulk path for a run of pages with the word `w`; false when they must go one by one. */
+function bulkPut(k: Kernel, s: MemSection, a: number, b: number, w: number): boolean {
   const rc = wordRef(w);
   const n = b - a;
   const device = wordZone(w) === ZONE_DEVICE;

@@ -185,3 +185,32 @@ Deno.test("put_page_range ≡ a put_page loop (property)", () => {
     { numRuns: 40 },
   );
 });
+
+Deno.test("put_page_range: a materialised section goes by runs of equal words, as the per-page loop would", () => {
+  const run = (bulk: boolean) => {
+    const m = machine();
+    const k = m.k;
+    const pgmap = pgmapOf(k, S, 2 * SECTION, MEMORY_DEVICE_FS_DAX);
+    let freed = 0;
+    pgmap.page_free = () => void freed++;
+    m.call(hotAdd, pgmap);
+    dev_pagemap_get_ops(k);
+    percpu_ref_kill(k, pgmap.ref!);
+    k.sched.runUntilQuiescent();
+    // users hold pages here and there: the first section has per-page words
+    for (const i of [3, 4, 5, 4000, 32767]) get_page(k, PFN + i);
+    get_page(k, PFN + 4);
+    if (bulk) put_page_range(k, PFN, 2 * 32768);
+    else for (let i = 0; i < 2 * 32768; i++) put_page(k, PFN + i);
+    return {
+      counts: [0, 2, 3, 4, 5, 6, 3999, 4000, 4001, 32767, 32768].map((i) =>
+        page_ref_count(k, PFN + i)
+      ),
+      ref: pgmap.ref!.value,
+      freed,
+    };
+  };
+  const perPage = run(false);
+  assertEquals(perPage.counts, [0, 0, 1, 2, 1, 0, 0, 1, 0, 1, 0]);
+  assertEquals(run(true), perPage);
+});
