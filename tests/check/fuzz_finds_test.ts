@@ -20,6 +20,9 @@
  *   their backing memory): the next access frees the device page a second
  *   time, and the dummy driver's __free_page of its NULL drvdata Oopses.
  *   (The model used to free pfn 0 there; see tests/drivers/dmirror_test.ts.)
+ * - HMM's side of the teardown race at preset v5.0: the unbind removes the
+ *   sections while a migrated page is still mapped, then blocks waiting for
+ *   that page's ref; the same sequence is clean at v5.2.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { formatFailure, fuzz, type FuzzOptions, replaySequence } from "../../lib/check/fuzz.ts";
@@ -156,4 +159,28 @@ Deno.test("fuzz finds, at v5.2, the double page_free of touching device memory w
     null,
     clean.failure === null ? "" : formatFailure(clean.failure, opts),
   );
+});
+
+Deno.test("fuzz finds, at preset v5.0, HMM's unbind removing the sections under a still-mapped device page; none at v5.2", () => {
+  // v5.0 hmm_devmem_add: devm_add_action_or_reset(hmm_devmem_ref_exit) before
+  // devm_memremap_pages, so at unbind devres (LIFO) runs the memremap release
+  // first — kill, put loop, arch_remove_memory, with no wait — and only then
+  // hmm_devmem_ref_exit, which waits for the ref a mapped page still holds.
+  // 50f44ee7248a (v5.2) waits for the ref before the memory goes.
+  const opts: FuzzOptions = {
+    series: "v5.0",
+    kinds: ["hmm-add", "hmm-unbind", "migrate"],
+    runs: 200,
+  };
+  const f = mustFail(opts);
+  const text = formatFailure(f, opts);
+  assertEquals(f.sequence.ops.map((o) => o.op), ["hmm-add", "migrate", "hmm-unbind"], text);
+  const held = f.violations.find((v) => v.invariant === "page-refcount-holders");
+  assert(held !== undefined, text);
+  assertMatch(held.message, /^pfn 0x[0-9a-f]+ is held \(1\) but section \d+ is not present$/);
+  assert(f.violations.some((v) => v.invariant === "percpu-ref-holders"), text);
+  assertEquals(f.left.blocked, ["hmm-unbind"], text);
+  assertEquals([f.left.deviceSections, f.left.arrayEntries, f.left.pat], [[], [], []], text);
+  // the same sequence at v5.2: the unbind waits for the page, then everything is gone
+  assertEquals(replaySequence(f.sequence, { ...opts, series: "v5.2" }).violations, []);
 });
