@@ -224,7 +224,7 @@ export class InvariantChecker {
     this.#rememberDevices(k, reg);
     const holders = this.#pageHolders(k, v);
     this.#scanSections(k, reg, holders, out, v);
-    this.#checkRefs(k, out, v);
+    this.#checkRefs(k, reg, out, v);
     this.#checkPgmapLookup(k, reg, v);
     this.#checkUnbound(k, reg, v);
     this.#checkDevicePages(k, opts.drained === true, v);
@@ -501,12 +501,19 @@ export class InvariantChecker {
     return rpages;
   }
 
-  #checkRefs(k: Kernel, out: CheckReport, v: (i: Invariant, m: string) => void): void {
+  #checkRefs(
+    k: Kernel,
+    reg: Registered,
+    out: CheckReport,
+    v: (i: Invariant, m: string) => void,
+  ): void {
     const sources = k.state(REF_HOLDER_SOURCES);
-    // the section pass counted the pages holding each pgmap's ref
+    // the section pass counted the pages holding each pgmap's ref — except HMM's own pgmaps
+    // before patch 6 (hmm_devmem_pages_create only sets page->pgmap: its pages hold no ref)
     const pages = new Map<PercpuRef, number>();
     for (const [p, n] of this.#pgmapPages) {
-      if (p.ref !== null) pages.set(p.ref, (pages.get(p.ref) ?? 0) + n);
+      if (p.ref === null || (reg.pgmaps.includes(p) && !reg.memremapSet.has(p))) continue;
+      pages.set(p.ref, (pages.get(p.ref) ?? 0) + n);
     }
     for (const ref of k.state(PERCPU_REFS)) {
       out.refs++;
