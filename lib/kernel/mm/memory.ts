@@ -190,6 +190,12 @@ export class FaultState {
    * the differential tests turn them off to run the general path and compare).
    */
   fastPaths = true;
+  /**
+   * Whether migrate_vma's specialised paths run (simulator plumbing, a
+   * sibling of {@link fastPaths}: lib/kernel/mm/migrate.ts; the differential
+   * tests in tests/kernel/mm/migrate_fast_test.ts turn it off and compare).
+   */
+  migrateFastPaths = true;
   /** cpu.minorFault. */
   readonly minorNs: number;
   /** cpu.zeroPageReadFault. */

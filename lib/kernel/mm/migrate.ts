@@ -55,11 +55,13 @@ import type { Kernel } from "../kernel.ts";
 import { EINVAL } from "../errno.ts";
 import { is_zone_device_page, nullDeref, zone_device_type } from "./memmap.ts";
 import { DEV_PAGEMAP_TYPE_OFFSET, PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
-import { wordZone } from "./page-flags.ts";
+import { PG_locked, wordZone } from "./page-flags.ts";
 import { _vm_normal_page, chargeWalk } from "./memory.ts";
 import {
   anon_vma_prepare,
+  type AnonVma,
   is_vm_hugetlb_page,
+  maybe_mkwrite,
   MM_ANONPAGES,
   VM_SPECIAL,
   VM_WRITE,
@@ -74,9 +76,11 @@ import {
 } from "./mmu-notifier.ts";
 import {
   copy_page_anon_state,
+  EXT_INDEX,
   EXT_MAPCOUNT,
   EXT_MAPPING,
   EXT_STRIDE,
+  extGet64,
   mappingObject,
   page_mapped,
   pageExt,
@@ -92,14 +96,18 @@ import {
 import {
   device_private_entry_to_page,
   is_device_private_entry,
+  is_migration_entry,
   is_write_device_private_entry,
+  is_write_migration_entry,
   make_device_private_entry,
   make_migration_entry,
+  migration_entry_to_page,
   orBits,
   pfn_pte,
   pmd_addr_end,
   pte_index,
   pte_mkdirty,
+  pte_mkold,
   pte_mkwrite,
   pte_pfn,
   pte_present,
@@ -122,6 +130,7 @@ import {
 import { is_huge_zero_pmd, split_huge_page, split_huge_pmd } from "./huge-memory.ts";
 import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC, type Page } from "./types.ts";
 import { HUB } from "./hub.ts";
+import { sectionOf } from "./mmzone.ts";
 
 /** MIGRATE_PFN_VALID. */
 export const MIGRATE_PFN_VALID = 1 << 0;
@@ -581,40 +590,136 @@ function migrate_vma_pages(k: Kernel, m: Migrate): void {
   if (k.trace.on) emit(k, "pages", m);
 }
 
+/** One entry of migrate_vma_finalize; returns 1 if it moved. */
+function finalize_entry(k: Kernel, m: Migrate, i: number): number {
+  let moved = 0;
+  let newpage = migrate_pfn_to_page(m.dst[i]!);
+  const page = migrate_pfn_to_page(m.src[i]!);
+  if (page === null) {
+    if (newpage !== null) {
+      if ((m.src[i]! & MIGRATE_PFN_MIGRATE) !== 0) moved++;
+      unlock_page(k, newpage);
+      put_page(k, newpage);
+    }
+    return moved;
+  }
+  if ((m.src[i]! & MIGRATE_PFN_MIGRATE) === 0 || newpage === null) {
+    if (newpage !== null) {
+      unlock_page(k, newpage);
+      put_page(k, newpage);
+    }
+    newpage = page;
+  } else moved++;
+  remove_migration_ptes(k, page, newpage);
+  unlock_page(k, page);
+  m.cpages--;
+  if (is_zone_device_page(k, page)) put_page(k, page);
+  else putback_lru_page(k, page);
+  if (newpage !== page) {
+    unlock_page(k, newpage);
+    if (is_zone_device_page(k, newpage)) put_page(k, newpage);
+    else putback_lru_page(k, newpage);
+  }
+  return moved;
+}
+
 /** migrate_vma_finalize(migrate): remap (new page or old), unlock, drop references. */
 function migrate_vma_finalize(k: Kernel, m: Migrate): number {
+  // simulator fast path (FaultState.migrateFastPaths): same effects, fewer lookups
+  if (k.state(HUB).faults.migrateFastPaths && !k.tracing) return finalizeFast(k, m);
   const npages = m.npages;
   let moved = 0;
+  for (let i = 0; i < npages; i++) moved += finalize_entry(k, m, i);
+  if (k.trace.on) emit(k, "finalize", m, moved);
+  return moved;
+}
+
+/**
+ * migrate_vma_finalize specialised for the common entry (simulator
+ * plumbing, FaultState.migrateFastPaths, tracing off): a page that moved to
+ * a small, materialised newpage whose anon_vma links only this VMA. One
+ * section lookup per page for the rmap walk, remove_migration_pte, the
+ * unlocks and the LRU flag; the reference drops stay put_page (they may
+ * call the pgmap's page_free or free the page). The order of the effects
+ * per entry is the general path's: remap, unlock and drop the old page,
+ * unlock and drop the new one. Any other entry takes finalize_entry.
+ */
+function finalizeFast(k: Kernel, m: Migrate): number {
+  const npages = m.npages;
+  const vma = m.vma;
+  const mm = vma.vm_mm;
+  const mms = k.state(HUB).mm;
+  const src = m.src, dst = m.dst;
+  let moved = 0;
   for (let i = 0; i < npages; i++) {
-    let newpage = migrate_pfn_to_page(m.dst[i]!);
-    const page = migrate_pfn_to_page(m.src[i]!);
-    if (page === null) {
-      if (newpage !== null) {
-        if ((m.src[i]! & MIGRATE_PFN_MIGRATE) !== 0) moved++;
-        unlock_page(k, newpage);
-        put_page(k, newpage);
-      }
+    const sv = src[i]!, dv = dst[i]!;
+    if ((sv & dv & MIGRATE_PFN_VALID) === 0 || (sv & MIGRATE_PFN_MIGRATE) === 0) {
+      moved += finalize_entry(k, m, i);
       continue;
     }
-    if ((m.src[i]! & MIGRATE_PFN_MIGRATE) === 0 || newpage === null) {
-      if (newpage !== null) {
-        unlock_page(k, newpage);
-        put_page(k, newpage);
-      }
-      newpage = page;
-    } else moved++;
-    remove_migration_ptes(k, page, newpage);
-    unlock_page(k, page);
-    m.cpages--;
-    if (is_zone_device_page(k, page)) put_page(k, page);
-    else putback_lru_page(k, page);
-    if (newpage !== page) {
-      unlock_page(k, newpage);
-      if (is_zone_device_page(k, newpage)) put_page(k, newpage);
-      else putback_lru_page(k, newpage);
+    const page = (sv - (sv & 63)) / 64, newpage = (dv - (dv & 63)) / 64;
+    const ps = sectionOf(mms, page), ns = sectionOf(mms, newpage);
+    if (page === newpage || ps === null || ns === null) {
+      moved += finalize_entry(k, m, i);
+      continue;
     }
+    const pi = pageIdx(page), ni = pageIdx(newpage);
+    const pe = ps.ext, ne = ns.ext;
+    const pw = ps.words, nw = ns.words;
+    if (
+      pw === null || nw === null || ne === null || ne.rec === null ||
+      (ne.compound !== null && ne.compound[ni] !== 0) ||
+      (pe !== null && pe.compound !== null && pe.compound[pi] !== 0)
+    ) {
+      moved += finalize_entry(k, m, i);
+      continue;
+    }
+    const rec = ne.rec;
+    const raw = rec[ni * EXT_STRIDE + EXT_MAPPING]!;
+    const av = (raw & 1) === 1 ? mappingObject(k, raw) as AnonVma | null : null;
+    if (av === null || av.vmas.size !== 1 || !av.vmas.has(vma)) {
+      moved += finalize_entry(k, m, i);
+      continue;
+    }
+    moved++;
+    // remove_migration_ptes(page, newpage): the one VMA, at vma_address(newpage, vma)
+    const address = vma.vm_start +
+      (extGet64(rec, ni * EXT_STRIDE + EXT_INDEX) - vma.vm_pgoff) * 4096;
+    if (address >= vma.vm_start && address < vma.vm_end) {
+      const t = mm.pgd.lookup(address);
+      if (t !== undefined && t.ptes !== null) {
+        const j = pte_index(address);
+        const cur = t.ptes[j]!;
+        if (cur !== 0 && !pte_present(cur)) {
+          const entry = pte_to_swp_entry(cur);
+          if (is_migration_entry(entry) && migration_entry_to_page(entry) === page) {
+            get_page(k, newpage);
+            let pte = pte_mkold(pfn_pte(newpage, vma.vm_page_prot));
+            if (is_write_migration_entry(entry)) pte = maybe_mkwrite(pte, vma);
+            if (wordZone(nw[ni]!) === ZONE_DEVICE) {
+              const pgmap = ns.runs === null ? ns.pgmap : ns.pgmapAt(ni);
+              if (pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE) {
+                pte = swp_entry_to_pte(make_device_private_entry(newpage, pte_write(pte)));
+              }
+            }
+            t.ptes[j] = pte;
+            rec[ni * EXT_STRIDE + EXT_MAPCOUNT]!++; // page_add_anon_rmap: already anonymous
+          }
+        }
+      }
+    }
+    // unlock_page(page), then its reference (putback_lru_page for a system page)
+    pw[pi] = (pw[pi]! & ~PG_locked) >>> 0;
+    m.cpages--;
+    if (wordZone(pw[pi]!) === ZONE_DEVICE) put_page(k, page);
+    else putback_lru_page(k, page);
+    // the same for newpage (the put above may have run callbacks: re-read its words)
+    const nw2 = ns.words;
+    if (nw2 !== null) nw2[ni] = (nw2[ni]! & ~PG_locked) >>> 0;
+    else unlock_page(k, newpage);
+    if (is_zone_device_page(k, newpage)) put_page(k, newpage);
+    else putback_lru_page(k, newpage);
   }
-  if (k.trace.on) emit(k, "finalize", m, moved);
   return moved;
 }
 
