@@ -76,6 +76,7 @@ import {
 } from "./mmu-notifier.ts";
 import {
   copy_page_anon_state,
+  EXT_FLAGS,
   EXT_INDEX,
   EXT_MAPCOUNT,
   EXT_MAPPING,
@@ -111,6 +112,7 @@ import {
   pte_mkwrite,
   pte_pfn,
   pte_present,
+  pte_special,
   pte_to_swp_entry,
   pte_write,
   swp_entry_to_pte,
@@ -265,7 +267,18 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
     }
   }
   const ptes = t.ptes!;
-  for (let addr = start; addr < end; addr += 4096) {
+  // simulator fast path (FaultState.migrateFastPaths, tracing off): same effects, fewer lookups
+  if (!k.tracing && k.state(HUB).faults.migrateFastPaths) {
+    for (let addr = start; addr < end; addr += 4096) collect_pte_fast(k, m, ptes, addr);
+    return;
+  }
+  for (let addr = start; addr < end; addr += 4096) collect_pte(k, m, ptes, addr);
+}
+
+/** One pte of migrate_vma_collect_pmd's loop. */
+function collect_pte(k: Kernel, m: Migrate, ptes: Float64Array, addr: number): void {
+  const vma = m.vma;
+  {
     const i = pte_index(addr);
     const pte = ptes[i]!;
     let mpfn: number;
@@ -274,14 +287,14 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
       m.cpages++;
       m.dst[m.npages] = 0;
       m.src[m.npages++] = MIGRATE_PFN_MIGRATE;
-      continue;
+      return;
     }
     if (!pte_present(pte)) {
       const entry = pte_to_swp_entry(pte);
       if (!is_device_private_entry(entry)) {
         m.dst[m.npages] = 0;
         m.src[m.npages++] = 0;
-        continue;
+        return;
       }
       page = device_private_entry_to_page(entry);
       mpfn = orBits(migrate_pfn(page), MIGRATE_PFN_DEVICE | MIGRATE_PFN_MIGRATE);
@@ -292,7 +305,7 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
         m.cpages++;
         m.dst[m.npages] = 0;
         m.src[m.npages++] = MIGRATE_PFN_MIGRATE;
-        continue;
+        return;
       }
       page = _vm_normal_page(k, vma, addr, pte, true);
       mpfn = orBits(migrate_pfn(pfn), MIGRATE_PFN_MIGRATE);
@@ -302,7 +315,7 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
     if (page === null || !collectable(k, page)) {
       m.dst[m.npages] = 0;
       m.src[m.npages++] = 0;
-      continue;
+      return;
     }
     get_page(k, page);
     m.cpages++;
@@ -316,6 +329,52 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
     m.dst[m.npages] = 0;
     m.src[m.npages++] = mpfn;
   }
+}
+
+/**
+ * collect_pte specialised (simulator plumbing, tracing off) for a normal
+ * present page or a device-private entry whose page is small, materialised,
+ * has a mapping, is unlocked and holds a reference (two for a ZONE_DEVICE
+ * page, which is free at one): the collect's get_page and the mapping's
+ * put_page cancel out (the put can neither free the page nor call
+ * page_free), so one section lookup does the lock, the migration entry
+ * and page_remove_rmap. Any other pte takes collect_pte.
+ */
+function collect_pte_fast(k: Kernel, m: Migrate, ptes: Float64Array, addr: number): void {
+  const i = pte_index(addr);
+  const pte = ptes[i]!;
+  let page: Page;
+  let mpfn: number;
+  if (pte === 0) return collect_pte(k, m, ptes, addr);
+  if (!pte_present(pte)) {
+    const entry = pte_to_swp_entry(pte);
+    if (!is_device_private_entry(entry)) return collect_pte(k, m, ptes, addr);
+    page = device_private_entry_to_page(entry);
+    mpfn = page * 64 + (MIGRATE_PFN_VALID | MIGRATE_PFN_DEVICE | MIGRATE_PFN_MIGRATE);
+    if (is_write_device_private_entry(entry)) mpfn += MIGRATE_PFN_WRITE;
+  } else {
+    if (pte_special(pte)) return collect_pte(k, m, ptes, addr);
+    page = pte_pfn(pte);
+    if (is_zero_pfn(k, page)) return collect_pte(k, m, ptes, addr);
+    mpfn = page * 64 + (MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE);
+    if (pte_write(pte)) mpfn += MIGRATE_PFN_WRITE;
+  }
+  const s = sectionOf(k.state(HUB).mm, page);
+  if (s === null) return collect_pte(k, m, ptes, addr);
+  const pi = pageIdx(page);
+  const w = s.words, e = s.ext;
+  if (
+    w === null || e === null || e.rec === null || (e.compound !== null && e.compound[pi] !== 0) ||
+    e.rec[pi * EXT_STRIDE + EXT_MAPPING] === 0 || (w[pi]! & PG_locked) !== 0 ||
+    s.ref(pi) < (wordZone(w[pi]!) === ZONE_DEVICE ? 2 : 1)
+  ) return collect_pte(k, m, ptes, addr);
+  m.cpages++;
+  w[pi] = (w[pi]! | PG_locked) >>> 0; // trylock_page
+  mpfn += MIGRATE_PFN_LOCKED;
+  ptes[i] = swp_entry_to_pte(make_migration_entry(page, (mpfn & MIGRATE_PFN_WRITE) !== 0));
+  e.rec[pi * EXT_STRIDE + EXT_MAPCOUNT]!--; // page_remove_rmap
+  m.dst[m.npages] = 0;
+  m.src[m.npages++] = mpfn;
 }
 
 /**
@@ -434,6 +493,65 @@ function migrate_vma_prepare(k: Kernel, m: Migrate): void {
     restoreN--;
   }
   if (k.trace.on) emit(k, "prepare", m);
+}
+
+/**
+ * migrate_vma_prepare followed by migrate_vma_unmap, specialised (simulator
+ * plumbing, FaultState.migrateFastPaths, tracing off) for the common batch:
+ * every collected page is locked by collect, small, materialised, no longer
+ * mapped anywhere, and either device-private or a system page on the LRU
+ * that is not pinned. Then prepare's only lasting effect is taking the
+ * system pages off the LRU (isolate_lru_page's reference replaces the
+ * collect's), and unmap has nothing to do. A first pass checks, changing
+ * nothing; if any page is otherwise it returns false and the caller runs
+ * the general steps.
+ */
+function prepareUnmapFast(k: Kernel, m: Migrate): boolean {
+  const npages = m.npages;
+  const src = m.src;
+  const mms = k.state(HUB).mm;
+  for (let i = 0; i < npages; i++) {
+    const sv = src[i]!;
+    if ((sv & MIGRATE_PFN_VALID) === 0) continue;
+    if (
+      (sv & (MIGRATE_PFN_LOCKED | MIGRATE_PFN_MIGRATE)) !==
+        (MIGRATE_PFN_LOCKED | MIGRATE_PFN_MIGRATE)
+    ) {
+      return false;
+    }
+    const page = (sv - (sv & 63)) / 64;
+    const s = sectionOf(mms, page);
+    if (s === null) return false;
+    const pi = pageIdx(page);
+    const w = s.words, e = s.ext;
+    if (
+      w === null || e === null || e.rec === null || (e.compound !== null && e.compound[pi] !== 0)
+    ) {
+      return false;
+    }
+    const o = pi * EXT_STRIDE;
+    if (e.rec[o + EXT_MAPCOUNT] !== 0) return false; // page_mapped: try_to_unmap's business
+    if (wordZone(w[pi]!) === ZONE_DEVICE) {
+      const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(pi);
+      if (pgmap === null || pgmap.type !== MEMORY_DEVICE_PRIVATE) return false;
+    } else {
+      if ((e.rec[o + EXT_FLAGS]! & PG_lru) === 0) return false;
+      const raw = e.rec[o + EXT_MAPPING]!;
+      const extra = (raw & 1) === 0 && mappingObject(k, raw) !== null ? 2 : 1;
+      if (s.ref(pi) - extra > 0) return false; // pinned
+    }
+  }
+  for (let i = 0; i < npages; i++) {
+    const sv = src[i]!;
+    if ((sv & MIGRATE_PFN_VALID) === 0) continue;
+    const page = (sv - (sv & 63)) / 64;
+    const s = sectionOf(mms, page)!;
+    const pi = pageIdx(page);
+    if (wordZone(s.words![pi]!) === ZONE_DEVICE) continue;
+    const rec = s.ext!.rec!;
+    rec[pi * EXT_STRIDE + EXT_FLAGS] = rec[pi * EXT_STRIDE + EXT_FLAGS]! & ~PG_lru & 0xff; // isolate_lru_page
+  }
+  return true;
 }
 
 /** putback_lru_page(page): back on the LRU, dropping the isolation reference. */
@@ -776,10 +894,13 @@ export function migrate_vma(
   const m: Migrate = { vma, src, dst, start, end, npages: 0, cpages: 0 };
   migrate_vma_collect(k, m);
   if (m.cpages === 0) return 0;
-  migrate_vma_prepare(k, m);
-  if (m.cpages === 0) return 0;
-  migrate_vma_unmap(k, m);
-  if (m.cpages === 0) return 0;
+  // simulator fast path (FaultState.migrateFastPaths, tracing off): prepare + unmap in one check
+  if (!(k.state(HUB).faults.migrateFastPaths && !k.tracing && prepareUnmapFast(k, m))) {
+    migrate_vma_prepare(k, m);
+    if (m.cpages === 0) return 0;
+    migrate_vma_unmap(k, m);
+    if (m.cpages === 0) return 0;
+  }
   ops.alloc_and_copy(k, vma, src, dst, start, end, priv);
   if (k.trace.on) emit(k, "alloc_and_copy", m);
   migrate_vma_pages(k, m);
