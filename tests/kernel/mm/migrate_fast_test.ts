@@ -1,0 +1,239 @@
+/**
+ * Differential tests of migrate_vma's specialised paths
+ * (FaultState.migrateFastPaths: the per-pte collect, the fused
+ * prepare/unmap check and the one-lookup finalize in
+ * lib/kernel/mm/migrate.ts): the same seeded workload runs on two identical
+ * machines, one with the fast paths and one without, and everything
+ * observable must come out identical — every present section's memmap words,
+ * spilled counts and page records, the page tables and the contents of the
+ * mapped pages, rss and fault counters, the driver's counters and device page
+ * tables, dmesg, the injected faults, the trace (tracing on) and the
+ * simulated clock.
+ *
+ * @module
+ */
+import { assert, assertEquals } from "@std/assert";
+import type { Kernel } from "../../../lib/kernel/kernel.ts";
+import { bootMachine } from "../../../lib/machine.ts";
+import { HUB } from "../../../lib/kernel/mm/hub.ts";
+import { forEachSection } from "../../../lib/kernel/mm/memmap.ts";
+import {
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+} from "../../../lib/kernel/mm/mm-types.ts";
+import { pageReadWords, WORDS_PER_PAGE } from "../../../lib/kernel/mm/page-contents.ts";
+import { pte_pfn, pte_present } from "../../../lib/kernel/mm/pgtable.ts";
+import { Process, SignalDelivered } from "../../../lib/kernel/mm/process.ts";
+import { ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
+import { Prng } from "../../../lib/sim/prng.ts";
+import { dmirror_create, dmirror_migrate, dmirror_open } from "../../../lib/drivers/dmirror.ts";
+import { nouveau_bind } from "../../../lib/drivers/gpu/drm.ts";
+import { nouveau_svm_fault, nouveau_svmm_init } from "../../../lib/drivers/gpu/svm.ts";
+import { FAULT_READ, FAULT_WRITE } from "../../../lib/hw/gpu/faults.ts";
+import { gpuBenchMachine } from "../../../lib/bench/cases/gpu.ts";
+
+/** Everything observable, as plain data. */
+function snapshot(k: Kernel, procs: Process[], driver: unknown): unknown {
+  const hub = k.state(HUB);
+  const f = hub.faults;
+  const sections: unknown[] = [];
+  forEachSection(hub.mm, (s) => {
+    const e = s.ext;
+    sections.push({
+      nr: s.nr,
+      fill: s.fill,
+      words: s.words === null ? null : Array.from(s.words),
+      spill: s.spill === null ? null : [...s.spill],
+      rec: e === null || e.rec === null ? null : Array.from(e.rec),
+      compound: e === null || e.compound === null ? null : Array.from(e.compound),
+    });
+  });
+  const buf = new Int32Array(WORDS_PER_PAGE);
+  const mms = procs.filter((p) => !p.exited).map((p) => {
+    const tables = [...p.mm.pgd.tables].sort((a, b) => a[0] - b[0]).map(([idx, t]) => {
+      const contents: number[] = [];
+      if (t.ptes !== null) {
+        for (const pte of t.ptes) {
+          if (pte === 0 || !pte_present(pte)) continue;
+          pageReadWords(k, pte_pfn(pte), buf);
+          let h = 0;
+          for (let i = 0; i < buf.length; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
+          contents.push(h);
+        }
+      }
+      return { idx, huge: t.huge, ptes: t.ptes && Array.from(t.ptes), contents };
+    });
+    return { pid: p.pid, rss: Array.from(p.mm.rss), tables };
+  });
+  return {
+    clock: k.clock.now,
+    faults: [f.pgfault, f.anon, f.zero, f.devicePrivate, f.devicePrivateFailed],
+    ram: ramStats(k),
+    dmesg: k.dmesg.lines.map((l) => [l.t, l.level, l.text]),
+    trace: k.trace.events.map((e) => JSON.stringify(e)),
+    injected: k.faults.injected.map((i) => [i.point, i.call, i.caller]),
+    driver,
+    sections,
+    mms,
+  };
+}
+
+/**
+ * The dmirror workload: a private buffer filled with stores, migrated to the
+ * device in random ranges (64-page batches), CPU loads and stores faulting
+ * pages back, a fork part way (pages mapped twice: the general prepare/unmap
+ * must run), the child's stores and exit, and device and RAM allocation
+ * failures injected during migrations and faults.
+ */
+function runDmirror(fast: boolean, tracing: boolean, seed: number): unknown {
+  const m = bootMachine("small", { series: "v5.0", seed });
+  const k = m.k;
+  k.state(HUB).faults.migrateFastPaths = fast;
+  k.trace.on = tracing;
+  const md = m.call(dmirror_create, { size: 4096 * 4096 });
+  if (typeof md === "number") throw new Error(`dmirror_create: ${md}`);
+  const p = new Process(k, "diff");
+  const d = dmirror_open(k, md, p.mm);
+  if (typeof d === "number") throw new Error(`dmirror_open: ${d}`);
+  const n = 1500;
+  const base = p.mmap(0, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  for (let i = 0; i < n; i += 2) p.store32(base + i * 4096, i + 1); // odd pages stay empty
+  const prng = new Prng(seed);
+  const procs = [p];
+  let child: Process | null = null;
+  const migrated: number[] = [];
+  for (let step = 0; step < 600; step++) {
+    if (step === 200) {
+      child = p.fork("child");
+      procs.push(child);
+    }
+    if (step === 380 && child !== null) child.exit();
+    if (step === 420) k.faults.arm("device_page_alloc", { nth: 4 });
+    if (step === 460) k.faults.arm("alloc_page", { nth: 3 });
+    if (step === 500) k.faults.disarmAll();
+    const op = prng.next();
+    const who = child !== null && !child.exited && prng.chance(0.3) ? child : p;
+    const page = prng.int(n);
+    try {
+      if (op < 0.35) {
+        const cnt = 1 + prng.int(Math.min(200, n - page));
+        migrated.push(dmirror_migrate(k, d, base + page * 4096, cnt).cpages);
+      } else if (op < 0.7) who.load32(base + page * 4096 + prng.int(1024) * 4);
+      else who.store32(base + page * 4096 + prng.int(1024) * 4, prng.nextU32() | 0);
+    } catch (e) {
+      if (!(e instanceof SignalDelivered)) throw e;
+      k.dmesg.printk("info", `workload: step ${step}: ${e.message}`);
+      if (who === p) break;
+    }
+  }
+  const driver = {
+    calloc: md.calloc,
+    cfree: md.cfree,
+    cpuFaults: md.cpuFaults,
+    cpuFaultsFailed: md.cpuFaultsFailed,
+    migrated,
+  };
+  return snapshot(k, procs, driver);
+}
+
+/**
+ * The GPU workload: far-fault batches of up to 256 faults (reads and
+ * writes, duplicates) over a 2 MiB block of which some pages were never
+ * touched and some are already in VRAM, CPU stores moving pages back, a
+ * fork part way, and copy-engine and device-page failures injected.
+ */
+function runGpu(fast: boolean, tracing: boolean, seed: number): unknown {
+  const m = bootMachine(gpuBenchMachine(4), { series: "v5.0", seed });
+  const k = m.k;
+  k.state(HUB).faults.migrateFastPaths = fast;
+  k.trace.on = tracing;
+  const drm = m.call(nouveau_bind, m.hw!, "gpu0");
+  if (typeof drm === "number" || drm.dmem === null) throw new Error(`nouveau_bind: ${drm}`);
+  const p = new Process(k, "diff");
+  const svmm = nouveau_svmm_init(k, drm, p.mm);
+  if (typeof svmm === "number") throw new Error(`nouveau_svmm_init: ${svmm}`);
+  const block = 2 * 2 ** 20;
+  const raw = p.mmap(0, 2 * block, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const base = Math.ceil(raw / block) * block;
+  for (let i = 0; i < 512; i += 3) p.store32(base + i * 4096, i + 7);
+  const prng = new Prng(seed);
+  const procs = [p];
+  let child: Process | null = null;
+  const serviced: number[] = [];
+  for (let batch = 0; batch < 40; batch++) {
+    if (batch === 12) {
+      child = p.fork("child");
+      procs.push(child);
+    }
+    if (batch === 20 && child !== null) child.exit();
+    if (batch === 26) k.faults.arm("gpu_copy", { nth: 5 });
+    if (batch === 30) k.faults.arm("device_page_alloc", { nth: 17 });
+    if (batch === 34) k.faults.disarmAll();
+    try {
+      for (let j = 0, cnt = prng.int(64); j < cnt; j++) {
+        const who = child !== null && !child.exited && prng.chance(0.5) ? child : p;
+        who.store32(base + prng.int(512) * 4096, prng.nextU32() | 0);
+      }
+    } catch (e) {
+      if (!(e instanceof SignalDelivered)) throw e;
+      k.dmesg.printk("info", `workload: batch ${batch}: ${e.message}`);
+      if (p.exited) break;
+    }
+    const nf = 1 + prng.int(256);
+    for (let j = 0; j < nf; j++) {
+      drm.gpu.raiseFault(
+        base + prng.int(512) * 4096 + prng.int(512) * 8,
+        prng.chance(0.5) ? FAULT_WRITE : FAULT_READ,
+      );
+    }
+    serviced.push(nouveau_svm_fault(k, drm));
+  }
+  const d = drm.dmem!;
+  const vram: number[] = [];
+  for (let i = 0; i < 512; i++) vram.push(drm.gpu.pageTable.raw(base + i * 4096));
+  const driver = {
+    allocated: d.allocated,
+    freed: d.freed,
+    faults: d.faults,
+    cancelled: drm.svm!.cancelled,
+    serviced,
+    vram,
+  };
+  return snapshot(k, procs, driver);
+}
+
+Deno.test("migrate_vma fast paths: a seeded dmirror workload (migrations, CPU faults back, fork, injected failures) ends identical with and without them", () => {
+  for (const seed of [1, 20181120]) {
+    const fast = runDmirror(true, false, seed) as {
+      faults: number[];
+      driver: { migrated: number[] };
+    };
+    assertEquals(fast, runDmirror(false, false, seed));
+    // the comparison has teeth: pages moved both ways
+    assert(fast.faults[3]! > 50, `device-private faults: ${fast.faults[3]}`);
+    assert(fast.driver.migrated.reduce((a, b) => a + b, 0) > 1000);
+  }
+});
+
+Deno.test("migrate_vma fast paths: the dmirror workload with tracing on — identical trace, dmesg and clock", () => {
+  const fast = runDmirror(true, true, 7) as { trace: string[]; injected: unknown[] };
+  assertEquals(fast, runDmirror(false, true, 7));
+  assert(fast.trace.some((e) => e.includes('"kind":"migrate_vma"')));
+  assert(fast.injected.length > 0);
+});
+
+Deno.test("migrate_vma fast paths: a seeded GPU far-fault workload (batches, CPU faults back, fork, injected copy and allocation failures) ends identical with and without them", () => {
+  for (const seed of [3, 20181120]) {
+    const fast = runGpu(true, false, seed) as {
+      faults: number[];
+      injected: unknown[];
+      driver: { serviced: number[] };
+    };
+    assertEquals(fast, runGpu(false, false, seed));
+    assert(fast.faults[3]! > 100, `device-private faults: ${fast.faults[3]}`);
+    assert(fast.driver.serviced.reduce((a, b) => a + b, 0) > 1000);
+    assert(fast.injected.length > 0);
+  }
+});
