@@ -90,6 +90,7 @@ import {
   PG_lru,
   PG_swapbacked,
   PG_uptodate,
+  sectionExt,
   setPageFlag2,
   trylock_page,
   unlock_page,
@@ -663,12 +664,65 @@ function migrate_page(k: Kernel, newpage: Page, page: Page): number {
   return 0;
 }
 
+/**
+ * One migrate_vma_pages entry with a source and a destination page,
+ * specialised (simulator plumbing, FaultState.migrateFastPaths, tracing
+ * off) for a small source page without an address_space and a destination
+ * that is system RAM or device-private, both with a pgmap where they are
+ * ZONE_DEVICE: page_mapping, the destination's type and migrate_page's count
+ * check and state copy from one section lookup a side. Returns false,
+ * having changed nothing, for any other entry.
+ */
+function pagesEntryFast(k: Kernel, m: Migrate, i: number, page: Page, newpage: Page): boolean {
+  const mms = k.state(HUB).mm;
+  const ps = sectionOf(mms, page), ns = sectionOf(mms, newpage);
+  if (ps === null || ns === null) return false;
+  const pi = pageIdx(page), ni = pageIdx(newpage);
+  const pe = ps.ext;
+  if (pe === null || (pe.compound !== null && pe.compound[pi] !== 0)) return false;
+  const rec = pe.rec;
+  const o = pi * EXT_STRIDE;
+  const raw = rec === null ? 0 : rec[o + EXT_MAPPING]!;
+  if (raw !== 0 && (raw & 1) === 0) return false; // an address_space (or a stale id): general path
+  let expected = 1;
+  if (wordZone(ps.word(pi)) === ZONE_DEVICE) {
+    const pgmap = ps.runs === null ? ps.pgmap : ps.pgmapAt(pi);
+    if (pgmap === null) return false;
+    if (pgmap.type === MEMORY_DEVICE_PRIVATE || pgmap.type === MEMORY_DEVICE_PUBLIC) expected++;
+  }
+  if (wordZone(ns.word(ni)) === ZONE_DEVICE) {
+    const pgmap = ns.runs === null ? ns.pgmap : ns.pgmapAt(ni);
+    if (pgmap === null || pgmap.type !== MEMORY_DEVICE_PRIVATE) return false;
+  }
+  if (ps.ref(pi) !== expected) { // migrate_page: -EAGAIN
+    m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
+    return true;
+  }
+  // copy_page_anon_state(newpage, page, PG_swapbacked | PG_uptodate | PG_dirty)
+  const dst = sectionExt(ns).records();
+  const d = ni * EXT_STRIDE;
+  if (rec === null) {
+    dst[d + EXT_INDEX] = 0;
+    dst[d + EXT_INDEX + 1] = 0;
+    dst[d + EXT_MAPPING] = 0;
+  } else {
+    dst[d + EXT_INDEX] = rec[o + EXT_INDEX]!;
+    dst[d + EXT_INDEX + 1] = rec[o + EXT_INDEX + 1]!;
+    dst[d + EXT_MAPPING] = raw;
+    dst[d + EXT_FLAGS] =
+      (dst[d + EXT_FLAGS]! | (rec[o + EXT_FLAGS]! & (PG_swapbacked | PG_uptodate | 1))) &
+      0xff;
+  }
+  return true;
+}
+
 /** migrate_vma_pages(migrate): move struct page state, insert pages for empty entries. */
 function migrate_vma_pages(k: Kernel, m: Migrate): void {
   const npages = m.npages;
   const mm = m.vma.vm_mm;
   let notified = false;
   let mmu_start = 0;
+  const fast = !k.tracing && k.state(HUB).faults.migrateFastPaths;
   for (let i = 0, addr = m.start; i < npages; addr += 4096, i++) {
     const newpage = migrate_pfn_to_page(m.dst[i]!);
     const page = migrate_pfn_to_page(m.src[i]!);
@@ -676,6 +730,8 @@ function migrate_vma_pages(k: Kernel, m: Migrate): void {
       m.src[i] = m.src[i]! - (m.src[i]! & MIGRATE_PFN_MIGRATE);
       continue;
     }
+    // simulator fast path (FaultState.migrateFastPaths, tracing off): same effects, one lookup a side
+    if (page !== null && fast && pagesEntryFast(k, m, i, page, newpage)) continue;
     if (page === null) {
       if ((m.src[i]! & MIGRATE_PFN_MIGRATE) === 0) continue;
       if (!notified) {
