@@ -49,6 +49,16 @@
  * (cpu.ptWalkSoftware) per collect, unless inside a device fault's
  * composite cost.
  *
+ * Fast paths (simulator plumbing, FaultState.migrateFastPaths, on by
+ * default, only while tracing is off): collect per pte, prepare + unmap,
+ * migrate_vma_pages per entry and finalize have specialisations for the
+ * common batch (small, materialised, anonymous pages mapped once; system
+ * RAM or device-private) that read each page's section once. They change
+ * nothing a caller or driver can see — the same callbacks in the same
+ * order, MIGRATE_PFN_* results, memmap, page tables, counters and clock —
+ * and hand any other entry to the general code;
+ * tests/kernel/mm/migrate_fast_test.ts compares the two.
+ *
  * @module
  */
 import type { Kernel } from "../kernel.ts";
