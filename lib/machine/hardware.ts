@@ -142,6 +142,20 @@ const device = z.strictObject({
   bars: z.array(bar).default([]),
   acsRedirect: z.boolean().default(false),
   class: z.string().default(""),
+  driver: z.enum(
+    ["p2pmem"],
+    'the only driver a PCI device can have bound at boot is "p2pmem" (a p2pdma provider); a GPU is listed in "gpus", with "driver": "nouveau"',
+  ).optional(),
+  p2pmem: z.strictObject({
+    bars: z.array(
+      z.number().int("must be a whole number").min(0, "a BAR index is 0..5").max(
+        5,
+        "a BAR index is 0..5",
+      ),
+    ).min(1, "a p2pmem provider registers at least one BAR").optional(),
+    publish: z.boolean().default(true),
+    fatal: z.boolean().default(false),
+  }).optional(),
 });
 
 const gpu = z.strictObject({
@@ -168,6 +182,10 @@ const gpu = z.strictObject({
   mps,
   copyRate: z.number().positive("a copy-engine rate is a positive number of GB/s").optional(),
   node,
+  driver: z.enum(
+    ["nouveau"],
+    'the driver of a GPU must be "nouveau" (the GPU driver the model has), or absent for an unbound GPU',
+  ).optional(),
 });
 
 const coherent = z.strictObject({
@@ -209,6 +227,9 @@ type Path = Array<string | number>;
 function issue(ctx: Ctx, path: Path, message: string): void {
   ctx.addIssue({ code: "custom", path, message });
 }
+
+/** The BAR the p2pmem provider registers when the description names none (its driver's default). */
+const P2PMEM_DEFAULT_BAR = 2;
 
 /** The default GPU BAR1: the legacy 256 MiB aperture. */
 const DEFAULT_GPU_BAR = 256 * 2 ** 20;
@@ -583,6 +604,46 @@ export function checkHardware(d: ParsedHardware, ctx: Ctx, limit: number, maxBit
         }
       }
     });
+    // a driver bound at boot: p2pmem drives an endpoint's memory BARs
+    if (x.p2pmem !== undefined && x.driver !== "p2pmem") {
+      issue(
+        ctx,
+        [...path, "p2pmem"],
+        `"p2pmem" configures the p2pmem driver: set "driver": "p2pmem" on this device too, or drop it`,
+      );
+    }
+    if (x.driver === "p2pmem") {
+      if (x.type !== "endpoint") {
+        issue(
+          ctx,
+          [...path, "driver"],
+          `the p2pmem driver binds to an endpoint with memory BARs, and "${x.name}" is ${
+            what[x.type]
+          }`,
+        );
+      } else {
+        const have = x.bars.map((b) => b.index);
+        const its = have.length === 0 ? "it has no BARs" : `its BARs: ${have.join(", ")}`;
+        const seenBars = new Set<number>();
+        (x.p2pmem?.bars ?? [P2PMEM_DEFAULT_BAR]).forEach((b, j) => {
+          const bp: Path = x.p2pmem?.bars === undefined
+            ? [...path, "driver"]
+            : [...path, "p2pmem", "bars", j];
+          if (seenBars.has(b)) {
+            issue(ctx, bp, `BAR ${b} is listed twice: the driver registers each BAR once`);
+          } else if (!have.includes(b)) {
+            issue(
+              ctx,
+              bp,
+              x.p2pmem?.bars === undefined
+                ? `the p2pmem driver registers BAR ${b} unless "p2pmem": { "bars": [...] } names others, and "${x.name}" has no BAR ${b} (${its})`
+                : `"${x.name}" has no BAR ${b} for the p2pmem driver to register (${its})`,
+            );
+          }
+          seenBars.add(b);
+        });
+      }
+    }
     // a parent chain that loops never reaches a host bridge
     const seen = new Set<string>([x.name]);
     for (let p = x.parent; parentOf.has(p); p = parentOf.get(p)!) {
@@ -784,4 +845,44 @@ export function toHardwareConfig(d: ParsedHardware): HardwareConfig {
       owner: c.owner ?? null,
     })),
   };
+}
+
+/**
+ * A driver the description binds at boot: `"driver": "nouveau"` on a GPU,
+ * or `"driver": "p2pmem"` (with its {@link P2pmemBootConfig}) on a PCI
+ * endpoint.
+ */
+export type BootDriver =
+  | { readonly driver: "nouveau"; readonly device: string }
+  | { readonly driver: "p2pmem"; readonly device: string; readonly config: P2pmemBootConfig };
+
+/** The p2pmem provider's configuration from a description (lib/drivers/pci/p2pmem-provider.ts). */
+export interface P2pmemBootConfig {
+  /** BAR indices handed to pci_p2pdma_add_resource, in order. */
+  readonly bars: readonly number[];
+  /** pci_p2pmem_publish after a successful registration. */
+  readonly publish: boolean;
+  /** Fail probe when a BAR cannot be registered (else warn and bind, as NVMe). */
+  readonly fatal: boolean;
+}
+
+/** The drivers the parsed description binds at boot: PCI devices first, then GPUs, each in description order. */
+export function toBootDrivers(d: ParsedHardware): BootDriver[] {
+  const out: BootDriver[] = [];
+  for (const x of d.pci?.devices ?? []) {
+    if (x.driver !== "p2pmem") continue;
+    out.push({
+      driver: "p2pmem",
+      device: x.name,
+      config: {
+        bars: x.p2pmem?.bars ?? [P2PMEM_DEFAULT_BAR],
+        publish: x.p2pmem?.publish ?? true,
+        fatal: x.p2pmem?.fatal ?? false,
+      },
+    });
+  }
+  for (const g of d.gpus) {
+    if (g.driver === "nouveau") out.push({ driver: "nouveau", device: g.name });
+  }
+  return out;
 }

@@ -13,7 +13,15 @@ import { z } from "zod";
 import { formatSize, hex } from "./sizes.ts";
 import { size } from "./fields.ts";
 import type { HardwareConfig } from "../hw/hardware.ts";
-import { checkHardware, hardwareSchema, toHardwareConfig } from "./hardware.ts";
+import {
+  type BootDriver,
+  checkHardware,
+  hardwareSchema,
+  toBootDrivers,
+  toHardwareConfig,
+} from "./hardware.ts";
+
+export type { BootDriver, P2pmemBootConfig } from "./hardware.ts";
 
 const MAX_ADDR_BITS = 52;
 const PAGE = 4096;
@@ -46,6 +54,11 @@ export interface MachineDescription {
   costModel: string;
   /** NVDIMMs, PCIe, GPUs and coherent device memory, as lib/hw builds them. */
   hardware: HardwareConfig;
+  /**
+   * The drivers bound at boot, after the NVDIMM drivers (`"driver"` on a GPU
+   * or a PCI endpoint; empty when the description names none).
+   */
+  drivers: BootDriver[];
 }
 
 const ramRange = z.strictObject({
@@ -192,5 +205,6 @@ export function parseMachineDescription(data: unknown, origin = "description"): 
     ram: d.ram,
     costModel: d.costModel,
     hardware: toHardwareConfig(d),
+    drivers: toBootDrivers(d),
   };
 }
