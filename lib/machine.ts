@@ -21,9 +21,18 @@ import { checkOptions, Kernel, KERNEL_OPTIONS, type KernelOptions } from "./kern
 import { export_kernel_symbols } from "./kernel/exports.ts";
 import { loadCostModel } from "./sim/cost-model.ts";
 import type { SeriesOptions } from "./series.ts";
-import { type MachineDescription, parseMachineDescription } from "./machine/schema.ts";
+import {
+  type BootDriver,
+  type MachineDescription,
+  parseMachineDescription,
+} from "./machine/schema.ts";
 import { Hardware, type HardwareDrivers } from "./hw/hardware.ts";
 import { nvdimmDrivers } from "./drivers/nvdimm/bind.ts";
+import { nouveau_bind } from "./drivers/gpu/drm.ts";
+import { p2pmemProviderDriver } from "./drivers/pci/p2pmem-provider.ts";
+import { PCI, pci_scan, type PciDev } from "./drivers/pci/pci.ts";
+import { driver_probe_device } from "./kernel/device.ts";
+import { EINTR } from "./kernel/errno.ts";
 import { mm_init } from "./kernel/mm/boot.ts";
 import {
   insert_resource,
@@ -91,6 +100,27 @@ export class Machine {
   hw: Hardware | null = null;
   /** The options this machine was booted with (for {@link Machine.powerCycle}). */
   bootOptions: BootOptions = {};
+  /**
+   * The drivers the description bound at boot (`"driver": "nouveau"` on a
+   * GPU, `"driver": "p2pmem"` on a PCI endpoint), in bind order, each with
+   * its PCI function and what the probe returned (0, or the -errno the
+   * driver core printed as "probe of ... failed"). The bound state is live
+   * on the function: `pdev.driver` is null once it is unbound, and
+   * `pdev.driver_data` is the driver's data — a NouveauDrm (also listed by
+   * `nouveauDevices(m.k)`) or a P2pmemProviderData. Empty when the
+   * description binds nothing; every power cycle binds them again.
+   *
+   * @example The bound workstation's GPU has its VRAM registered at boot
+   * ```ts
+   * import { bootMachine } from "./machine.ts";
+   * import { nouveauDevices } from "./drivers/gpu/drm.ts";
+   * import { assertEquals } from "@std/assert";
+   * const m = bootMachine("workstation-2018-bound");
+   * assertEquals(m.bootDrivers.map((b) => [b.driver, b.device, b.ret]), [["nouveau", "gpu0", 0]]);
+   * assertEquals(nouveauDevices(m.k)[0]!.dmem !== null, true);
+   * ```
+   */
+  bootDrivers: readonly BootBinding[] = [];
 
   /**
 
@@ -236,6 +266,18 @@ export function exploreMachine(
   }, opts);
 }
 
+/** A driver bound at boot: see {@link Machine.bootDrivers}. */
+export interface BootBinding {
+  /** The driver ("nouveau" or "p2pmem"). */
+  readonly driver: BootDriver["driver"];
+  /** The device's name in the description. */
+  readonly device: string;
+  /** Its PCI function (the device the driver core bound). */
+  readonly pdev: PciDev;
+  /** 0, or the probe's -errno (-EINTR if the probe did not return). */
+  readonly ret: number;
+}
+
 /** The keys {@link BootOptions} has. */
 const BOOT_OPTIONS: readonly string[] = ["series", "followups", "variants", "seed"];
 
@@ -351,5 +393,37 @@ function bootDescription(desc: MachineDescription, opts: BootOptions, hw: Hardwa
   // libnvdimm scans the buses and the drivers bind
   hw.attach(k, MACHINE_DRIVERS);
   m.hw = hw;
+  // the PCI drivers the description names probe after libnvdimm's
+  m.bootDrivers = bindBootDrivers(m, desc.drivers, hw);
   return m;
+}
+
+/**
+ * Binds the drivers a description names, in PCI enumeration order, through
+ * the paths an explicit bind takes (nouveau_bind; driver_probe_device of a
+ * p2pmem provider). A failing probe is the driver core's to report ("probe
+ * of ... failed with error", in dmesg) and never throws; a probe that Oopses
+ * or blocks for good is left as the run left it, with -EINTR recorded. The
+ * probes run as "swapper/0", the boot context that probes built-in drivers.
+ */
+function bindBootDrivers(m: Machine, drivers: readonly BootDriver[], hw: Hardware): BootBinding[] {
+  if (drivers.length === 0) return [];
+  const k = m.kernel;
+  pci_scan(k, hw.pci);
+  const byName = new Map(drivers.map((d) => [d.device, d]));
+  const out: BootBinding[] = [];
+  for (const pdev of [...k.state(PCI).devices]) {
+    const d = byName.get(pdev.hw.name);
+    if (d === undefined) continue;
+    const r = d.driver === "nouveau"
+      ? m.run((kk) => nouveau_bind(kk, hw, d.device), { name: "swapper/0" })
+      : m.run(
+        (kk) => driver_probe_device(kk, p2pmemProviderDriver({ ...d.config }), pdev),
+        { name: "swapper/0" },
+      );
+    const v = r.value;
+    const ret = !r.done ? -EINTR : typeof v === "number" ? v : 0;
+    out.push({ driver: d.driver, device: d.device, pdev, ret });
+  }
+  return out;
 }

@@ -13,6 +13,12 @@
  * "coherentMemory": [{ "name": "gpu0 coherent memory", "start": "64GiB", "size": "16GiB", "owner": "gpu0" }]
  * ```
  *
+ * A device is unbound unless it names the driver to bind at boot:
+ * `"driver": "nouveau"` on a GPU, `"driver": "p2pmem"` on a PCI endpoint
+ * that is a p2pdma provider, with `"p2pmem": { "bars": [2, 4], "publish":
+ * true, "fatal": false }` as the provider driver takes them (default: BAR 2,
+ * published, a failed BAR only warned about). See {@link toBootDrivers}.
+ *
  * @module
  */
 import { z } from "zod";

@@ -9,10 +9,12 @@
  * with that level's release order).
  *
  * Binding is explicit — {@link nouveau_bind} (a sleeping kernel call:
- * `machine.call(nouveau_bind, machine.hw, "gpu0")`) — rather than at boot:
- * a bound GPU puts all of its VRAM at the top of the physical address space
- * (HMM's free-space search goes top-down), which would move every other
- * device-private region of that machine.
+ * `machine.call(nouveau_bind, machine.hw, "gpu0")`) — unless the machine
+ * description says `"driver": "nouveau"` on the GPU, when bootMachine makes
+ * the same call after the NVDIMM drivers (workstation-2018-bound). Not by
+ * default: a bound GPU puts all of its VRAM at the top of the physical
+ * address space (HMM's free-space search goes top-down), which would move
+ * every other device-private region of that machine.
  *
  * The model registers no display, channels, or GEM objects; a GPU is
  * "Pascal or newer" (the family nouveau_dmem_init requires) and its usable

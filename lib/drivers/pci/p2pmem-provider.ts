@@ -6,6 +6,10 @@
  * and binds without p2pmem — unless `fatal` is set, when probe fails with
  * the error (and the driver core unwinds its devres).
  *
+ * A machine description binds it at boot with `"driver": "p2pmem"` on the
+ * endpoint (its `"p2pmem"` field is this config's bars, publish and fatal);
+ * otherwise it is bound explicitly, as below.
+ *
  * Only the p2pdma part of the driver is modelled: no queues, no I/O. The
  * warning goes to the PCI function ("nvme 0000:03:00.0: ..."), where NVMe
  * prints it on its controller device.
