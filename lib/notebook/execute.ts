@@ -8,7 +8,12 @@
  *    before a cell's last outputs arrive). One exception: the Deno kernel
  *    stamps an execute_result sent after the next request arrived with that
  *    request as parent (seen about once in 6,000 fast cells); such a result
- *    goes to the cell its `execution_count` names.
+ *    goes to the cell its `execution_count` names. The same stamping hits a
+ *    late stream or display_data of the previous cell (about once in 500
+ *    fast cells under load); those carry no count, but the kernel publishes
+ *    a cell's execute_input on IOPub before running it, so an output that
+ *    arrives for a request before that request's execute_input cannot be
+ *    its own: it goes to the previous cell.
  * 2. The next cell is sent as soon as the previous cell's execute_reply and
  *    idle have both arrived; after the last cell we wait once for quiet
  *    (no IOPub message for `quietMs`, default 20 ms) — the drain.
@@ -23,6 +28,15 @@ import type { Kernel } from "./kernel.ts";
 import { type CodeCell, joinSource, type Notebook } from "./nbformat.ts";
 import { OutputCollector } from "./outputs.ts";
 import type { JupyterMessage } from "./wire.ts";
+
+/** IOPub message types that are a cell's outputs. */
+const OUTPUT_TYPES: ReadonlySet<string> = new Set([
+  "stream",
+  "display_data",
+  "update_display_data",
+  "execute_result",
+  "error",
+]);
 
 /** What stopped a notebook. */
 export type FailureKind =
@@ -84,6 +98,12 @@ export interface ExecutionStats {
    * put back into the cell their execution_count names.
    */
   reroutedResults: number;
+  /**
+   * Late streams and displays the kernel stamped with the next request as
+   * parent (they arrived before that request's execute_input), put back into
+   * the previous cell.
+   */
+  reroutedOutputs: number;
 }
 
 /** The result of {@linkcode executeNotebook}. */
@@ -179,6 +199,7 @@ export async function executeNotebook(
     rejectedMessages: 0,
     lateMessages: 0,
     reroutedResults: 0,
+    reroutedOutputs: 0,
   };
   const info = kernel.info.language_info;
   if (info !== undefined) notebook.metadata.language_info = info;
@@ -194,6 +215,7 @@ export async function executeNotebook(
   const byCount = new Map<number, CodeCell>(); // execution_count -> cell
   const t0 = performance.now();
   let n = 0;
+  let prev: CodeCell | null = null; // the cell executed before this one
 
   for (const [i, cell] of notebook.cells.entries()) {
     if (cell.cell_type !== "code") continue;
@@ -209,6 +231,9 @@ export async function executeNotebook(
     const execution: Record<string, string> = {};
     cell.metadata = { ...cell.metadata, execution };
     let reply: JupyterMessage | null = null;
+    let inputSeen = false; // this request's execute_input has arrived
+    const before = prev;
+    prev = cell;
     let idle = false;
     let done = false;
     let settle = () => {};
@@ -228,11 +253,17 @@ export async function executeNotebook(
         collector.apply(owner, m);
         return;
       }
+      const type = m.header.msg_type;
+      // an output before this request's execute_input was produced by the previous cell
+      if (!inputSeen && before !== null && OUTPUT_TYPES.has(type)) {
+        stats.reroutedOutputs++;
+        collector.apply(before, m);
+        return;
+      }
       collector.apply(cell, m);
       if (m.header.msg_type === "execute_input" && cell.execution_count !== null) {
         byCount.set(cell.execution_count, cell);
       }
-      const type = m.header.msg_type;
       if (type === "status") {
         const state = (m.content as { execution_state?: string }).execution_state;
         if (state === "busy") execution["iopub.status.busy"] = m.header.date;
@@ -241,6 +272,7 @@ export async function executeNotebook(
           idle = true;
         }
       } else if (type === "execute_input") {
+        inputSeen = true;
         execution["iopub.execute_input"] = m.header.date;
       }
       if (idle && reply !== null && !done) {

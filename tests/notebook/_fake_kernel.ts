@@ -8,6 +8,12 @@
  * bad signature and status "error" (ename "Forged"); the real execute_reply
  * (status ok); an execute_result; idle. A client must keep only the genuine
  * messages.
+ *
+ * With a second argument `late-outputs`, every execute_request after the
+ * first also starts with a stream "late log N" and a display_data "late
+ * display N" of the previous cell N, stamped with the new request as parent
+ * before its busy and execute_input — what the Deno kernel does to an output
+ * it flushes after the next request arrived.
  */
 import * as zmq from "zeromq";
 import {
@@ -19,6 +25,7 @@ import {
 } from "../../lib/notebook/wire.ts";
 
 const conn = JSON.parse(await Deno.readTextFile(Deno.args[0]!));
+const lateOutputs = Deno.args[1] === "late-outputs";
 const signer = new Signer(conn.key);
 const forger = new Signer("not-the-key");
 const session = crypto.randomUUID();
@@ -60,6 +67,16 @@ function handle(socket: zmq.Router, frames: Uint8Array[]) {
       break;
     case "execute_request": {
       count++;
+      if (lateOutputs && count > 1) {
+        const late = (type: string, content: unknown) =>
+          publish(createMessage(type, content, session, req.header));
+        late("stream", { name: "stdout", text: `late log ${count - 1}\n` });
+        late("display_data", {
+          data: { "text/plain": `late display ${count - 1}` },
+          metadata: {},
+          transient: {},
+        });
+      }
       status("busy");
       publish(
         createMessage("execute_input", { code: "", execution_count: count }, session, req.header),

@@ -55,7 +55,7 @@ Deno.test(`runNotebooks() puts every output of ${N} fast cells into its own cell
         run!.kernelStartMs.toFixed(0)
       } ms), ` +
         `overhead ${overhead.toFixed(3)} ms/cell, drain ${stats.drainMs.toFixed(1)} ms, ` +
-        `${stats.lateMessages} outputs after idle (${stats.reroutedResults} results re-routed by execution_count); missing ${missing}, wrong cell ${wrong}, duplicated ${duplicated}`,
+        `${stats.lateMessages} outputs after idle (${stats.reroutedResults} results re-routed by execution_count, ${stats.reroutedOutputs} outputs before their execute_input); missing ${missing}, wrong cell ${wrong}, duplicated ${duplicated}`,
     );
     assertEquals({ missing, wrong, duplicated }, { missing: 0, wrong: 0, duplicated: 0 });
     assertEquals(code.map((c) => c.execution_count), code.map((_, i) => i + 1));

@@ -108,3 +108,48 @@ Deno.test("runNotebooks (the report's executor) drops forged shell and iopub mes
     await tmp.cleanup();
   }
 });
+
+Deno.test("executeNotebook() puts a previous cell's late outputs, stamped with the next request, back into that cell", async () => {
+  const kernel = await Kernel.start({
+    cwd: ROOT,
+    argv: [
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}/tests/notebook/_fake_kernel.ts`,
+      "{connection_file}",
+      "late-outputs",
+    ],
+    onWarning: () => {},
+  });
+  const nb = makeNotebook(["one", "two", "three"]);
+  try {
+    const { failure, stats } = await executeNotebook(kernel, nb, {
+      name: "late.ipynb",
+      cellTimeoutMs: 10_000,
+    });
+    assertEquals(failure, null);
+    const texts = (nb.cells as CodeCell[]).map((c) =>
+      c.outputs.map((o) =>
+        o.output_type === "stream"
+          ? [o.text].flat().join("")
+          : "data" in o
+          ? [o.data["text/plain"]].flat().join("")
+          : ""
+      ).join("|")
+    );
+    for (const [i, t] of texts.entries()) {
+      const own = i + 1;
+      for (const kind of ["late log", "late display"]) {
+        assertEquals(t.includes(`${kind} ${own}`), own < 3, `cell ${own}: ${t}`);
+        assert(
+          !t.includes(`${kind} ${own - 1}`),
+          `cell ${own} holds cell ${own - 1}'s ${kind}: ${t}`,
+        );
+      }
+    }
+    assertEquals(stats.reroutedOutputs, 4);
+  } finally {
+    await kernel.shutdown();
+  }
+});
