@@ -46,6 +46,7 @@
  * @module
  */
 import type { Kernel, SubsystemKey } from "../kernel.ts";
+import { vma_is_dax } from "./devmap-mm.ts";
 import { EAGAIN, EBUSY, EFAULT, EINVAL, ENOMEM, EPERM } from "../errno.ts";
 import { chargeWalk, handle_mm_fault } from "./memory.ts";
 import {
@@ -59,7 +60,6 @@ import {
   VM_HUGETLB,
   VM_READ,
   VM_SPECIAL,
-  vma_is_dax,
   type VmAreaStruct,
 } from "./mm-types.ts";
 import { lock_page } from "./page-ext.ts";
@@ -632,9 +632,9 @@ function hmm_pfns_clear(range: HmmRange, from: number, addr: number, end: number
   range.pfns.fill(range.values[HMM_PFN_NONE]!, from, from + (end - addr) / 4096);
 }
 
-function refused(range: HmmRange): boolean {
+function refused(k: Kernel, range: HmmRange): boolean {
   const vma = range.vma;
-  return is_vm_hugetlb_page(vma) || (vma.vm_flags & VM_SPECIAL) !== 0 || vma_is_dax(vma);
+  return is_vm_hugetlb_page(vma) || (vma.vm_flags & VM_SPECIAL) !== 0 || vma_is_dax(k, vma);
 }
 
 function track(hmm: Hmm, range: HmmRange): void {
@@ -663,7 +663,7 @@ function __hmm_vma_get_pfns(k: Kernel, range: HmmRange): number {
   const hmm = hmm_register(k, range.vma.vm_mm);
   if (hmm === null) return -ENOMEM;
   if (hmm.mmu_notifier.ops === null) return -EINVAL;
-  if (refused(range)) {
+  if (refused(k, range)) {
     hmm_pfns_special(range);
     return -EINVAL;
   }
@@ -727,7 +727,7 @@ function __hmm_vma_fault(k: Kernel, range: HmmRange, block: boolean): number {
     return -ENOMEM;
   }
   if (hmm.mmu_notifier.ops === null) return -EINVAL;
-  if (refused(range)) {
+  if (refused(k, range)) {
     hmm_pfns_special(range);
     return -EINVAL;
   }

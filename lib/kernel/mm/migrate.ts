@@ -62,6 +62,7 @@
  * @module
  */
 import type { Kernel } from "../kernel.ts";
+import { vma_is_dax } from "./devmap-mm.ts";
 import { EINVAL } from "../errno.ts";
 import { is_zone_device_page, nullDeref, zone_device_type } from "./memmap.ts";
 import { DEV_PAGEMAP_TYPE_OFFSET, PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
@@ -76,7 +77,6 @@ import {
   VM_SPECIAL,
   VM_WRITE,
   vma_is_anonymous,
-  vma_is_dax,
   type VmAreaStruct,
 } from "./mm-types.ts";
 import {
@@ -948,7 +948,8 @@ export function migrate_vma(
   start -= start % 4096;
   end -= end % 4096;
   if (
-    vma === null || is_vm_hugetlb_page(vma) || (vma.vm_flags & VM_SPECIAL) !== 0 || vma_is_dax(vma)
+    vma === null || is_vm_hugetlb_page(vma) || (vma.vm_flags & VM_SPECIAL) !== 0 ||
+    vma_is_dax(k, vma)
   ) {
     return -EINVAL;
   }

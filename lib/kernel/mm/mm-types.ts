@@ -383,11 +383,6 @@ export function is_vm_hugetlb_page(vma: VmAreaStruct): boolean {
   return (vma.vm_flags & VM_HUGETLB) !== 0;
 }
 
-/** vma_is_dax(vma): the model has no DAX files, so never. */
-export function vma_is_dax(_vma: VmAreaStruct): boolean {
-  return false;
-}
-
 /** is_cow_mapping(flags): private and may be written. */
 export function is_cow_mapping(flags: number): boolean {
   return (flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
