@@ -6,7 +6,7 @@
  * blocks are one allocated extent of an fsdax pmem block device (what
  * fallocate on ext4 or xfs mounted `-o dax` gives a test), and
  * {@link dax_fs_open} opens it. Its mmap is ext4_file_mmap's DAX case:
- * VM_MIXEDMAP | VM_HUGEPAGE and DAX vm_ops whose ->fault / ->huge_fault are
+ * VM_HUGEPAGE and DAX vm_ops whose ->fault / ->huge_fault are
  * dax_iomap_fault.
  *
  * - dax_iomap_pte_fault: SIGBUS past i_size; a pmd already huge → NOPAGE
@@ -51,7 +51,6 @@ import {
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
   VM_HUGEPAGE,
-  VM_MIXEDMAP,
   VM_SHARED,
   type VmAreaStruct,
   type VmFault,
@@ -184,10 +183,14 @@ export function dax_fs_open(_k: Kernel, inode: DaxFsInode, writable = true): Dax
   return f;
 }
 
-/** ->mmap of a DAX file: DAX vm_ops, VM_MIXEDMAP | VM_HUGEPAGE. */
+/**
+ * ->mmap of a DAX file: DAX vm_ops and VM_HUGEPAGE. No VM_MIXEDMAP: since
+ * v4.15 ("dax: remove VM_MIXEDMAP for fsdax and device-dax") a DAX VMA is
+ * recognised by vma_is_dax (the inode's S_DAX), and its pages are devmap.
+ */
 export function dax_fs_mmap(_k: Kernel, vma: VmAreaStruct): number {
   vma.vm_ops = dax_fs_vm_ops;
-  vma.vm_flags |= VM_MIXEDMAP | VM_HUGEPAGE;
+  vma.vm_flags |= VM_HUGEPAGE;
   return 0;
 }
 
