@@ -253,7 +253,13 @@ function do_madvise(
   const end = start + len;
   if (end < start) return -EINVAL;
   if (end === start) return 0;
-  if (behavior === 100 || behavior === 101) return 0; // madvise_inject_error: not modelled
+  if (behavior === 100 || behavior === 101) {
+    // madvise_inject_error (CONFIG_MEMORY_FAILURE): not modelled, and never a silent success
+    throw new RangeError(
+      `Cannot madvise(${behavior === 100 ? "MADV_HWPOISON" : "MADV_SOFT_OFFLINE"}): ` +
+        "memory-failure injection is not modelled (poison NVDIMM media with ndctl's inject-error)",
+    );
+  }
   let unmapped_error = 0;
   let vma = find_vma(mm, start);
   for (;;) {

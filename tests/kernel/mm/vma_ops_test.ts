@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { anon, proc, words } from "./_proc.ts";
 import {
   find_vma,
@@ -135,4 +135,12 @@ Deno.test("fork: MAP_SHARED anonymous memory is shared, private memory is not", 
   assertEquals([p.load32(s), p.load32(a)], [2, 1]);
   c.exit();
   p.exit();
+});
+
+Deno.test("madvise: MADV_HWPOISON and MADV_SOFT_OFFLINE are refused as not modelled, never a silent 0", () => {
+  const { p } = proc();
+  const a = anon(p, 2);
+  for (const [advice, name] of [[100, "MADV_HWPOISON"], [101, "MADV_SOFT_OFFLINE"]] as const) {
+    assertThrows(() => p.madvise(a, 4096, advice), RangeError, `Cannot madvise(${name})`);
+  }
 });
