@@ -212,8 +212,26 @@ export class AddressSpace implements MappingObject {
   constructor(readonly name: string) {}
 }
 
+/** S_IFMT (include/uapi/linux/stat.h): the file-type bits of i_mode. */
+export const S_IFMT = 0o170000;
+/** S_IFREG: a regular file. */
+export const S_IFREG = 0o100000;
+/** S_IFCHR: a character device. */
+export const S_IFCHR = 0o020000;
+
+/** S_ISCHR(m) (include/uapi/linux/stat.h): the mode is a character device's. */
+export function S_ISCHR(m: number): boolean {
+  return (m & S_IFMT) === S_IFCHR;
+}
+
 /** struct file (the parts mmap needs). */
 export class File {
+  /**
+   * file_inode(file)->i_mode: the file type of the opened inode (a regular
+   * file unless the opener says otherwise; /dev/daxX.Y is S_IFCHR — its
+   * f_mapping is the dax inode's, its file_inode the char device's).
+   */
+  i_mode: number = S_IFREG | 0o600;
   /**
    * f_op->mmap of a device file (call_mmap): sets vm_ops / inserts pages;
    * 0 or -errno. Null for tmpfs files (shmem's mmap).
