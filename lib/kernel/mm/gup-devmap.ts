@@ -255,9 +255,10 @@ const MAX_RETRIES = 64;
 /**
  * __get_user_pages(tsk, mm, start, nr_pages, gup_flags, pages, vmas,
  * nonblocking) (mm/gup.c): pins up to `nr_pages` pages from `start`
- * (pushed on `pages` when given, each with a reference when FOLL_GET).
- * Returns the number of pages handled, or -errno if none (see the module
- * doc). FOLL_NUMA is added unless FOLL_FORCE.
+ * (pushed on `pages` when given, each with a reference when FOLL_GET; the
+ * VMA of each page handled pushed on `vmas` when given). Returns the number
+ * of pages handled, or -errno if none (see the module doc). FOLL_NUMA is
+ * added unless FOLL_FORCE.
  */
 export function __get_user_pages(
   k: Kernel,
@@ -266,6 +267,7 @@ export function __get_user_pages(
   nr_pages: number,
   gup_flags: number,
   pages: Page[] | null,
+  vmas: VmAreaStruct[] | null = null,
 ): number {
   if (nr_pages === 0) return 0;
   if ((pages !== null) !== ((gup_flags & FOLL_GET) !== 0)) {
@@ -307,6 +309,7 @@ export function __get_user_pages(
     }
     let increm = 1 + (~Math.floor(start / 4096) & ctx.page_mask);
     if (increm > nr_pages) increm = nr_pages;
+    if (vmas !== null) { for (let j = 0; j < increm; j++) vmas.push(vma); }
     i += increm;
     start += increm * 4096;
     nr_pages -= increm;
@@ -329,7 +332,11 @@ export function get_user_pages_remote(
   return __get_user_pages(k, mm, start, nr_pages, flags, pages);
 }
 
-/** get_user_pages(start, nr_pages, gup_flags, pages, vmas) on the caller's mm `mm`: FOLL_TOUCH (| FOLL_GET with pages). */
+/**
+ * get_user_pages(start, nr_pages, gup_flags, pages, vmas) on the caller's mm
+ * `mm`: FOLL_TOUCH (| FOLL_GET with pages); `vmas`, when given, gets the VMA
+ * of each page handled.
+ */
 export function get_user_pages(
   k: Kernel,
   mm: MmStruct,
@@ -337,6 +344,7 @@ export function get_user_pages(
   nr_pages: number,
   gup_flags: number,
   pages: Page[] | null,
+  vmas: VmAreaStruct[] | null = null,
 ): number {
   return __get_user_pages(
     k,
@@ -345,6 +353,7 @@ export function get_user_pages(
     nr_pages,
     gup_flags | FOLL_TOUCH | (pages !== null ? FOLL_GET : 0),
     pages,
+    vmas,
   );
 }
 
