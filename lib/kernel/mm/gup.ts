@@ -3,13 +3,19 @@
  * them in first. What matters for ZONE_DEVICE: follow_page_pte treats a
  * device-private entry as "no page", so GUP faults it, and the fault goes
  * to the device driver, which migrates the page back to system memory —
- * GUP never returns a device-private page. (FOLL_LONGTERM and the pin API
- * are later; get_user_pages_longterm's fsdax refusal is not modelled.)
+ * GUP never returns a device-private page.
+ *
+ * get_user_pages_longterm (CONFIG_FS_DAX, EXPORT_SYMBOL): get_user_pages
+ * (the devmap-aware one of gup-devmap.ts) with a vmas array; if any VMA it
+ * returns is fsdax (vma_is_fsdax: S_DAX and not a character device) every
+ * page it got is put and the answer is -EOPNOTSUPP — a long-term pin of a
+ * DAX filesystem file would block truncate. Device-dax is allowed.
+ * (FOLL_LONGTERM and the pin API are later.)
  *
  * @module
  */
 import type { Kernel } from "../kernel.ts";
-import { EFAULT, ENOMEM } from "../errno.ts";
+import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from "../errno.ts";
 import { _vm_normal_page, handle_mm_fault } from "./memory.ts";
 import {
   FAULT_FLAG_ALLOW_RETRY,
@@ -22,9 +28,12 @@ import {
   VM_PFNMAP,
   VM_READ,
   VM_WRITE,
+  type VmAreaStruct,
 } from "./mm-types.ts";
 import { pte_index, pte_pfn, pte_present, pte_protnone, pte_write } from "./pgtable.ts";
-import { get_page } from "./swap.ts";
+import { get_page, put_page } from "./swap.ts";
+import { vma_is_fsdax } from "./devmap-mm.ts";
+import { get_user_pages } from "./gup-devmap.ts";
 import type { Page } from "./types.ts";
 
 /** FOLL_WRITE. */
@@ -101,4 +110,50 @@ export function get_user_pages_remote(
     pages?.push(page);
   }
   return i;
+}
+
+/**
+ * get_user_pages_longterm(start, nr_pages, gup_flags, pages, vmas)
+ * (mm/gup.c, v4.20, CONFIG_FS_DAX; EXPORT_SYMBOL) on the caller's mm `mm`:
+ * -EINVAL without `pages`; get_user_pages with a vmas array (the caller's,
+ * else a temporary one); if any VMA of the pages got is fsdax
+ * (vma_is_fsdax), puts every page got and returns -EOPNOTSUPP, else
+ * returns get_user_pages's answer. New pages are appended to `pages`
+ * (and VMAs to `vmas`); on -EOPNOTSUPP they are removed again.
+ *
+ * Verified against the introducing patch ("mm: introduce
+ * get_user_pages_longterm", mm/gup.c, v4.15; unchanged in shape through
+ * v4.20 apart from kzalloc → kcalloc) and the S_ISCHR form of vma_is_fsdax
+ * in include/linux/fs.h, through the library's find_string / read_file.
+ */
+export function get_user_pages_longterm(
+  k: Kernel,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Page[] | null,
+  vmas_arg: VmAreaStruct[] | null = null,
+): number {
+  if (pages === null) return -EINVAL;
+  const vmas = vmas_arg ?? [];
+  const p0 = pages.length, v0 = vmas.length;
+  const rc = get_user_pages(k, mm, start, nr_pages, gup_flags, pages, vmas);
+  let vma_prev: VmAreaStruct | null = null;
+  let fsdax = false;
+  for (let i = 0; i < rc; i++) {
+    const vma = vmas[v0 + i]!;
+    if (vma === vma_prev) continue;
+    vma_prev = vma;
+    if (vma_is_fsdax(k, vma)) {
+      fsdax = true;
+      break;
+    }
+  }
+  // either get_user_pages failed, or every VMA passed: nothing to put
+  if (!fsdax) return rc;
+  for (let i = 0; i < rc; i++) put_page(k, pages[p0 + i]!);
+  pages.length = p0;
+  vmas.length = v0;
+  return -EOPNOTSUPP;
 }
