@@ -21,7 +21,7 @@
  * and a huge pmd in it is treated as an anonymous THP (zap_huge_pmd puts the
  * page, __split_huge_pmd remaps its subpages). So huge devmap entries live in
  * a per-mm side table here ({@link DevmapTables}), keyed by pmd and pud index,
- * and what walks them is here and in gup-devmap.ts (the fault dispatch, zap,
+ * and what walks them is here, in gup.ts / gup-devmap.ts (the fault dispatch, zap,
  * GUP) and in lib/drivers/dax/uaccess.ts (the MMU's translation for a DAX
  * access). The vma's ->close drops the side entries of a VMA being removed
  * (munmap, exit), which in the kernel unmap_vmas would have zapped: the
