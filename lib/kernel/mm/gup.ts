@@ -545,10 +545,13 @@ export function get_user_pages_fast(
  * returns get_user_pages's answer. New pages are appended to `pages`
  * (and VMAs to `vmas`); on -EOPNOTSUPP they are removed again.
  *
- * Verified against the introducing patch ("mm: introduce
- * get_user_pages_longterm", mm/gup.c, v4.15; unchanged in shape through
- * v4.20 apart from kzalloc → kcalloc) and the S_ISCHR form of vma_is_fsdax
- * in include/linux/fs.h, through the library's find_string / read_file.
+ * Checked (library find_string / read_file) against the patch that added
+ * it to mm/gup.c ("mm: introduce get_user_pages_longterm", v4.15: -EINVAL
+ * without pages, a temporary vmas array, skip repeated VMAs, put every page
+ * and -EOPNOTSUPP on the first fsdax VMA, EXPORT_SYMBOL under
+ * CONFIG_FS_DAX) and the follow-up giving vma_is_fsdax its S_ISCHR test
+ * (include/linux/fs.h); not against a v4.20 tree itself, which the library
+ * did not return.
  */
 export function get_user_pages_longterm(
   k: Kernel,
