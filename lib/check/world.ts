@@ -43,7 +43,7 @@ import type { SeriesOptions } from "../series.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { device_release_driver, driver_probe_device } from "../kernel/device.ts";
 import { delete_module, load_module } from "../kernel/module.ts";
-import { FOLL_WRITE, get_user_pages_remote } from "../kernel/mm/gup.ts";
+import { FOLL_WRITE, get_user_pages, get_user_pages_remote } from "../kernel/mm/gup.ts";
 import { put_page } from "../kernel/mm/swap.ts";
 import { Process, SignalDelivered } from "../kernel/mm/process.ts";
 import {
@@ -92,7 +92,6 @@ import {
   nouveau_svmm_init,
   type NouveauSvmm,
 } from "../drivers/gpu/svm.ts";
-import { get_user_pages as gup_devmap } from "../kernel/mm/gup-devmap.ts";
 import { devmapTranslate } from "../kernel/mm/devmap-mm.ts";
 import { userStore32 } from "../drivers/dax/uaccess.ts";
 import type { Namespace } from "../hw/nvdimm/namespace.ts";
@@ -747,7 +746,7 @@ export class World {
       if (pr.p.exited || this.#mapsDyingDeviceMemory(pr)) return;
       const pages: number[] = [];
       const n = dax
-        ? gup_devmap(k, pr.p.mm, addr, 1, FOLL_WRITE, pages)
+        ? get_user_pages(k, pr.p.mm, addr, 1, FOLL_WRITE, pages)
         : get_user_pages_remote(k, pr.p.mm, addr, 1, FOLL_WRITE, pages);
       if (n === 1) {
         pins.push({ pfn: pages[0]! });

@@ -109,6 +109,9 @@ export const EXPORTS: Readonly<Record<string, ExportRow>> = {
   hmm_vma_fault: { file: "mm/hmm.c", kind: () => "non-GPL" },
   hmm_vma_alloc_locked_page: { file: "mm/hmm.c", kind: () => "non-GPL" },
   migrate_vma: { file: "mm/migrate.c", kind: () => "non-GPL" },
+  // mm/gup.c: get_user_pages_longterm is EXPORT_SYMBOL (under CONFIG_FS_DAX) in v4.20; the series
+  // does not touch it (its later fold into FOLL_LONGTERM is not one of the preset's modelled fixes)
+  get_user_pages_longterm: { file: "mm/gup.c", kind: () => "non-GPL" },
   // drivers/pci/p2pdma.c (new in v4.20): every export is EXPORT_SYMBOL_GPL, unchanged through
   // v5.2 (verified in v4.20, v5.0 and v5.2)
   pci_p2pdma_add_resource: { file: "drivers/pci/p2pdma.c", kind: () => "GPL" },

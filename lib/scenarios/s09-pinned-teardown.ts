@@ -41,7 +41,7 @@ import { nd_unbind_namespace } from "../drivers/nvdimm/bind.ts";
 import { FSDAX_PAGEFREE, pmemOf } from "../drivers/nvdimm/pmem.ts";
 import { dax_fs_create, dax_fs_open } from "../drivers/dax/fsdax.ts";
 import { dax_get_unmapped_area, dax_open } from "../drivers/dax/device.ts";
-import { FOLL_WRITE, get_user_pages } from "../kernel/mm/gup-devmap.ts";
+import { FOLL_WRITE, get_user_pages } from "../kernel/mm/gup.ts";
 import { userStore32 } from "../drivers/dax/uaccess.ts";
 import { Process } from "../kernel/mm/process.ts";
 import { page_ref_count } from "../kernel/mm/memmap.ts";

@@ -40,6 +40,7 @@ import {
   File,
   linear_page_index,
   type MmStruct,
+  S_IFCHR,
   VM_DONTCOPY,
   VM_FAULT_FALLBACK,
   VM_FAULT_NOPAGE,
@@ -150,6 +151,7 @@ export class DaxFile extends File {
    */
   constructor(readonly private_data: DevDax, writable: boolean) {
     super(private_data.dax_dev!.inode, writable);
+    this.i_mode = S_IFCHR | 0o600; // the /dev/daxX.Y char device node (vma_is_fsdax tells it apart)
   }
 }
 

@@ -21,7 +21,7 @@
  * and a huge pmd in it is treated as an anonymous THP (zap_huge_pmd puts the
  * page, __split_huge_pmd remaps its subpages). So huge devmap entries live in
  * a per-mm side table here ({@link DevmapTables}), keyed by pmd and pud index,
- * and what walks them is here and in gup-devmap.ts (the fault dispatch, zap,
+ * and what walks them is here, in gup.ts / gup-devmap.ts (the fault dispatch, zap,
  * GUP) and in lib/drivers/dax/uaccess.ts (the MMU's translation for a DAX
  * access). The vma's ->close drops the side entries of a VMA being removed
  * (munmap, exit), which in the kernel unmap_vmas would have zapped: the
@@ -40,6 +40,7 @@ import {
   linear_page_index,
   maybe_mkwrite,
   type MmStruct,
+  S_ISCHR,
   VM_FAULT_FALLBACK,
   VM_FAULT_NOPAGE,
   VM_FAULT_SIGBUS,
@@ -169,6 +170,18 @@ export function set_inode_dax(k: Kernel, mapping: AddressSpace): void {
 /** vma_is_dax(vma): the mapped file's inode is S_DAX. */
 export function vma_is_dax(k: Kernel, vma: VmAreaStruct): boolean {
   return vma.vm_file !== null && k.state(DEVMAP).daxInodes.has(vma.vm_file.f_mapping);
+}
+
+/**
+ * vma_is_fsdax(vma) (include/linux/fs.h, v4.20): a file mapping that is
+ * vma_is_dax and whose file_inode is not a character device — a file on a
+ * DAX filesystem, not device-dax (/dev/daxX.Y is S_IFCHR).
+ */
+export function vma_is_fsdax(k: Kernel, vma: VmAreaStruct): boolean {
+  if (vma.vm_file === null) return false;
+  if (!vma_is_dax(k, vma)) return false;
+  if (S_ISCHR(vma.vm_file.i_mode)) return false; // device-dax
+  return true;
 }
 
 /**

@@ -1,133 +1,34 @@
 /**
- * mm/gup.c (v4.20) over devmap entries: get_user_pages and
- * get_user_pages_fast on DAX mappings, taking a page reference and a pgmap
- * reference the way 4.20 does. lib/kernel/mm/gup.ts has the slow path for
- * ordinary and device-private pages without devmap handling; this file is
- * the whole 4.20 walk with the devmap parts, over the devmap side tables of
- * devmap-mm.ts (see there for what folding them into the page tables needs).
- *
- * Slow path (__get_user_pages): per page, follow_page_mask — a devmap pud
- * (follow_devmap_pud), a devmap pmd (follow_devmap_pmd), a THP pmd, else
- * follow_page_pte — and on NULL faultin_page (handle_mm_fault_devmap) and
- * retry. For a devmap entry with FOLL_GET: `get_dev_pagemap(pfn,
- * ctx.pgmap)` — the **cached pgmap** of the follow_page_context is reused
- * while it covers the pfn (no new pgmap reference), dropped and looked up
- * again when it does not — then get_page. A devmap entry without FOLL_GET
- * is -EEXIST (skipped); a dying pgmap makes the lookup NULL, which for a pte
- * is "no page" (and for a huge entry -EFAULT). The context's pgmap
- * reference is put once at the end (put_dev_pagemap).
- *
- * Fast path (get_user_pages_fast → gup_pgd_range): no mmap_sem, no faults.
- * gup_pte_range: a devmap pte takes get_dev_pagemap with the range's cached
- * pgmap; NULL undoes every page pinned in this pte range
- * (undo_dev_pagemap) and stops; a special non-devmap pte stops; each page
- * is pinned with get_page_unless_zero; the cached pgmap is put at the end of
- * the range. A devmap pmd or pud goes to __gup_device_huge (get_dev_pagemap
- * per subpage with a cache, get_page each). What is left is handed to the
- * slow path (get_user_pages_unlocked).
- *
- * Page references: get_page / put_page of the memmap model (a removed
- * struct page Oopses). Plain functions (GUP does not sleep in the model:
- * its faults run atomically).
+ * The devmap pmd / pud lookups of mm/huge_memory.c (v4.20) that
+ * follow_page_mask (mm/gup.c, lib/kernel/mm/gup.ts) calls: follow_devmap_pmd
+ * and follow_devmap_pud, over the huge devmap entries of devmap-mm.ts's side
+ * tables.
  *
  * @module
  */
 import type { Kernel } from "../kernel.ts";
-import { EEXIST, EFAULT, EHWPOISON, ENOMEM } from "../errno.ts";
-import { get_dev_pagemap, put_dev_pagemap } from "../memremap.ts";
-import { page_ref_count } from "./memmap.ts";
-import { vm_normal_page } from "./memory.ts";
-import {
-  FAULT_FLAG_REMOTE,
-  FAULT_FLAG_TRIED,
-  FAULT_FLAG_WRITE,
-  find_vma,
-  is_cow_mapping,
-  type MmStruct,
-  VM_FAULT_ERROR,
-  VM_FAULT_HWPOISON,
-  VM_FAULT_OOM,
-  VM_FAULT_WRITE,
-  VM_IO,
-  VM_MAYREAD,
-  VM_PFNMAP,
-  VM_READ,
-  VM_WRITE,
-  type VmAreaStruct,
-} from "./mm-types.ts";
-import { compound_head } from "./page-ext.ts";
-import {
-  _PAGE_DIRTY,
-  pte_devmap,
-  pte_dirty,
-  pte_index,
-  pte_pfn,
-  pte_present,
-  pte_protnone,
-  pte_special,
-  pte_write,
-  type PteTable,
-} from "./pgtable.ts";
-import { is_zero_pfn } from "./ram-alloc.ts";
-import { get_page, put_page } from "./swap.ts";
-import type { DevPagemap, Page } from "./types.ts";
-import { devmapTables, handle_mm_fault_devmap, PMD_SIZE, PUD_SIZE } from "./devmap-mm.ts";
-
-/** FOLL_WRITE. */
-export const FOLL_WRITE = 0x01;
-/** FOLL_TOUCH: mark the page accessed. */
-export const FOLL_TOUCH = 0x02;
-/** FOLL_GET: take a reference on each page. */
-export const FOLL_GET = 0x04;
-/** FOLL_DUMP. */
-export const FOLL_DUMP = 0x08;
-/** FOLL_FORCE. */
-export const FOLL_FORCE = 0x10;
-/** FOLL_HWPOISON: -EHWPOISON for a poisoned page. */
-export const FOLL_HWPOISON = 0x100;
-/** FOLL_NUMA. */
-export const FOLL_NUMA = 0x200;
-/** FOLL_TRIED. */
-export const FOLL_TRIED = 0x800;
-/** FOLL_REMOTE. */
-export const FOLL_REMOTE = 0x2000;
-/** FOLL_COW. */
-export const FOLL_COW = 0x4000;
-
-/** struct follow_page_context: the cached pgmap and the page mask of the last lookup. */
-export interface FollowPageContext {
-  /** The pgmap whose reference the walk holds, or null. */
-  pgmap: DevPagemap | null;
-  /** Pages-1 of the entry the last lookup found (0, 511, 262143). */
-  page_mask: number;
-}
-
-/** What follow_page_mask returns: a page, null (fault it in), or -errno (ERR_PTR). */
-type Followed = Page | null | { err: number };
+import { EEXIST, EFAULT } from "../errno.ts";
+import { get_dev_pagemap } from "../memremap.ts";
+import { FOLL_GET, FOLL_WRITE, type VmAreaStruct } from "./mm-types.ts";
+import { pte_pfn, pte_write } from "./pgtable.ts";
+import { get_page } from "./swap.ts";
+import { PMD_SIZE, PUD_SIZE } from "./devmap-mm.ts";
+import type { Followed, FollowPageContext } from "./gup.ts";
 
 const ERR_EEXIST = { err: -EEXIST };
 const ERR_EFAULT = { err: -EFAULT };
 
-/** can_follow_write_pte(pte, flags). */
-function can_follow_write_pte(pte: number, flags: number): boolean {
-  return pte_write(pte) ||
-    ((flags & FOLL_FORCE) !== 0 && (flags & FOLL_COW) !== 0 && pte_dirty(pte));
-}
-
-/**
- * follow_devmap_pmd / follow_devmap_pud (mm/huge_memory.c): a write to a
- * read-only entry → NULL; without FOLL_GET → -EEXIST; else
- * get_dev_pagemap(pfn, ctx) (NULL → -EFAULT) and get_page.
- */
+/** The shared body of follow_devmap_pmd / follow_devmap_pud: the entry maps `size` bytes. */
 function follow_devmap_huge(
   k: Kernel,
-  entry: number,
   addr: number,
+  entry: number,
   size: number,
   flags: number,
   ctx: FollowPageContext,
 ): Followed {
   if ((flags & FOLL_WRITE) !== 0 && !pte_write(entry)) return null;
+  // device mapped pages can only be returned if the caller manages the page reference
   if ((flags & FOLL_GET) === 0) return ERR_EEXIST;
   const pfn = pte_pfn(entry) + Math.floor((addr & (size - 1)) / 4096);
   ctx.pgmap = get_dev_pagemap(k, pfn, ctx.pgmap);
@@ -136,377 +37,34 @@ function follow_devmap_huge(
   return pfn;
 }
 
-/** follow_page_pte(vma, address, pmd, flags, &ctx->pgmap): see the module doc. */
-function follow_page_pte(
+/**
+ * follow_devmap_pmd(vma, addr, pmd, flags, pgmap) (mm/huge_memory.c): a
+ * write to a read-only pmd → NULL; without FOLL_GET → -EEXIST; else
+ * get_dev_pagemap(pfn, ctx.pgmap) (NULL → -EFAULT) and get_page on the
+ * subpage at `addr`.
+ */
+export function follow_devmap_pmd(
   k: Kernel,
-  vma: VmAreaStruct,
+  _vma: VmAreaStruct,
   addr: number,
-  t: PteTable,
+  pmd: number,
   flags: number,
   ctx: FollowPageContext,
 ): Followed {
-  const pte = t.ptes![pte_index(addr)]!;
-  if (!pte_present(pte)) return null; // no_page (a migration entry is waited for by the fault)
-  if ((flags & FOLL_NUMA) !== 0 && pte_protnone(pte)) return null;
-  if ((flags & FOLL_WRITE) !== 0 && !can_follow_write_pte(pte, flags)) return null;
-  let page: Page | null = vm_normal_page(k, vma, addr, pte);
-  if (page === null && pte_devmap(pte) && (flags & FOLL_GET) !== 0) {
-    // device mapping pages are only valid while the pgmap reference is held
-    ctx.pgmap = get_dev_pagemap(k, pte_pfn(pte), ctx.pgmap);
-    if (ctx.pgmap === null) return null;
-    page = pte_pfn(pte);
-  } else if (page === null) {
-    if ((flags & FOLL_DUMP) !== 0) return ERR_EFAULT;
-    if (is_zero_pfn(k, pte_pfn(pte))) page = pte_pfn(pte);
-    else {
-      // follow_pfn_pte: an entry without a struct page
-      if ((flags & FOLL_GET) !== 0) return ERR_EFAULT;
-      if ((flags & FOLL_TOUCH) !== 0 && (flags & FOLL_WRITE) !== 0 && !pte_dirty(pte)) {
-        t.ptes![pte_index(addr)] = pte + _PAGE_DIRTY;
-      }
-      return ERR_EEXIST;
-    }
-  }
-  if ((flags & FOLL_GET) !== 0) get_page(k, page);
-  return page;
+  return follow_devmap_huge(k, addr, pmd, PMD_SIZE, flags, ctx);
 }
 
 /**
- * follow_page_mask(vma, address, flags, ctx) (mm/gup.c): the page mapped
- * at `address`, NULL when it must be faulted in, or -errno. Sets
- * ctx.page_mask for huge entries.
+ * follow_devmap_pud(vma, addr, pud, flags, pgmap) (mm/huge_memory.c): as
+ * {@link follow_devmap_pmd} for a 1 GiB devmap pud.
  */
-export function follow_page_mask(
+export function follow_devmap_pud(
   k: Kernel,
-  vma: VmAreaStruct,
+  _vma: VmAreaStruct,
   addr: number,
+  pud: number,
   flags: number,
   ctx: FollowPageContext,
 ): Followed {
-  ctx.page_mask = 0;
-  const mm = vma.vm_mm;
-  const dt = devmapTables(k, mm);
-  if (dt.puds.size !== 0) {
-    const pud = dt.puds.get(Math.floor(addr / PUD_SIZE));
-    if (pud !== undefined) {
-      const p = follow_devmap_huge(k, pud, addr, PUD_SIZE, flags, ctx);
-      if (p !== null) return p;
-    }
-  }
-  if (dt.pmds.size !== 0) {
-    const pmd = dt.pmds.get(Math.floor(addr / PMD_SIZE));
-    if (pmd !== undefined) {
-      const p = follow_devmap_huge(k, pmd, addr, PMD_SIZE, flags, ctx);
-      if (p !== null) return p;
-      return null;
-    }
-  }
-  const t = mm.pgd.lookup(addr);
-  if (t === undefined) return null; // no_page_table
-  if (t.ptes === null) {
-    // follow_trans_huge_pmd: a THP (or the huge zero page)
-    if ((flags & FOLL_WRITE) !== 0 && !pte_write(t.huge)) return null;
-    const page = pte_pfn(t.huge) + pte_index(addr);
-    if ((flags & FOLL_GET) !== 0) get_page(k, compound_head(k, page));
-    ctx.page_mask = 511;
-    return page;
-  }
-  return follow_page_pte(k, vma, addr, t, flags, ctx);
-}
-
-/** check_vma_flags(vma, gup_flags): 0 or -EFAULT. */
-function check_vma_flags(vma: VmAreaStruct, gup_flags: number): number {
-  const vm_flags = vma.vm_flags;
-  if ((vm_flags & (VM_IO | VM_PFNMAP)) !== 0) return -EFAULT;
-  if ((gup_flags & FOLL_WRITE) !== 0) {
-    if ((vm_flags & VM_WRITE) === 0) {
-      if ((gup_flags & FOLL_FORCE) === 0) return -EFAULT;
-      if (!is_cow_mapping(vm_flags)) return -EFAULT;
-    }
-  } else if ((vm_flags & VM_READ) === 0) {
-    if ((gup_flags & FOLL_FORCE) === 0) return -EFAULT;
-    if ((vm_flags & VM_MAYREAD) === 0) return -EFAULT;
-  }
-  return 0;
-}
-
-/** faultin_page(tsk, vma, address, flags, nonblocking): 0, or -EFAULT / -ENOMEM / -EHWPOISON. */
-function faultin_page(k: Kernel, vma: VmAreaStruct, addr: number, flags: { v: number }): number {
-  let fault_flags = 0;
-  if ((flags.v & FOLL_WRITE) !== 0) fault_flags |= FAULT_FLAG_WRITE;
-  if ((flags.v & FOLL_REMOTE) !== 0) fault_flags |= FAULT_FLAG_REMOTE;
-  if ((flags.v & FOLL_TRIED) !== 0) fault_flags |= FAULT_FLAG_TRIED;
-  const ret = handle_mm_fault_devmap(k, vma, addr, fault_flags);
-  if ((ret & VM_FAULT_ERROR) !== 0) {
-    // vm_fault_to_errno
-    if ((ret & VM_FAULT_OOM) !== 0) return -ENOMEM;
-    if ((ret & VM_FAULT_HWPOISON) !== 0) {
-      return (flags.v & FOLL_HWPOISON) !== 0 ? -EHWPOISON : -EFAULT;
-    }
-    return -EFAULT;
-  }
-  if ((ret & VM_FAULT_WRITE) !== 0 && (vma.vm_flags & VM_WRITE) === 0) flags.v |= FOLL_COW;
-  return 0;
-}
-
-/** A fault that leaves the entry as it was: the kernel would loop until a fatal signal; the model gives up. */
-const MAX_RETRIES = 64;
-
-/**
- * __get_user_pages(tsk, mm, start, nr_pages, gup_flags, pages, vmas,
- * nonblocking) (mm/gup.c): pins up to `nr_pages` pages from `start`
- * (pushed on `pages` when given, each with a reference when FOLL_GET).
- * Returns the number of pages handled, or -errno if none (see the module
- * doc). FOLL_NUMA is added unless FOLL_FORCE.
- */
-export function __get_user_pages(
-  k: Kernel,
-  mm: MmStruct,
-  start: number,
-  nr_pages: number,
-  gup_flags: number,
-  pages: Page[] | null,
-): number {
-  if (nr_pages === 0) return 0;
-  if ((pages !== null) !== ((gup_flags & FOLL_GET) !== 0)) {
-    k.BUG("mm/gup.c:__get_user_pages (pages without FOLL_GET or the reverse)");
-  }
-  if ((gup_flags & FOLL_FORCE) === 0) gup_flags |= FOLL_NUMA;
-  const ctx: FollowPageContext = { pgmap: null, page_mask: 0 };
-  let i = 0, ret = 0;
-  let vma: VmAreaStruct | null = null;
-  start -= start & 4095;
-  out: while (nr_pages > 0) {
-    if (vma === null || start >= vma.vm_end) {
-      vma = find_vma(mm, start);
-      if (vma === null || vma.vm_start > start || check_vma_flags(vma, gup_flags) !== 0) {
-        ret = -EFAULT;
-        break;
-      }
-    }
-    const foll = { v: gup_flags };
-    let page: Followed = null;
-    for (let tries = 0;; tries++) {
-      page = follow_page_mask(k, vma, start, foll.v, ctx);
-      if (page !== null) break;
-      if (tries >= MAX_RETRIES) {
-        ret = -EFAULT;
-        break out;
-      }
-      ret = faultin_page(k, vma, start, foll);
-      if (ret !== 0) break out;
-    }
-    if (typeof page === "object") {
-      if (page.err !== -EEXIST) {
-        ret = page.err;
-        break;
-      }
-    } else if (pages !== null) {
-      pages.push(page);
-      ctx.page_mask = 0;
-    }
-    let increm = 1 + (~Math.floor(start / 4096) & ctx.page_mask);
-    if (increm > nr_pages) increm = nr_pages;
-    i += increm;
-    start += increm * 4096;
-    nr_pages -= increm;
-  }
-  if (ctx.pgmap !== null) put_dev_pagemap(k, ctx.pgmap);
-  if (k.tracing && i > 0) k.trace.emit({ kind: "dax", op: "gup", dev: "", addr: start, ret: i });
-  return i > 0 ? i : ret;
-}
-
-/** get_user_pages_remote(tsk, mm, start, nr_pages, gup_flags, pages, vmas, locked): FOLL_TOUCH | FOLL_REMOTE (| FOLL_GET with pages). */
-export function get_user_pages_remote(
-  k: Kernel,
-  mm: MmStruct,
-  start: number,
-  nr_pages: number,
-  gup_flags: number,
-  pages: Page[] | null,
-): number {
-  const flags = gup_flags | FOLL_TOUCH | FOLL_REMOTE | (pages !== null ? FOLL_GET : 0);
-  return __get_user_pages(k, mm, start, nr_pages, flags, pages);
-}
-
-/** get_user_pages(start, nr_pages, gup_flags, pages, vmas) on the caller's mm `mm`: FOLL_TOUCH (| FOLL_GET with pages). */
-export function get_user_pages(
-  k: Kernel,
-  mm: MmStruct,
-  start: number,
-  nr_pages: number,
-  gup_flags: number,
-  pages: Page[] | null,
-): number {
-  return __get_user_pages(
-    k,
-    mm,
-    start,
-    nr_pages,
-    gup_flags | FOLL_TOUCH | (pages !== null ? FOLL_GET : 0),
-    pages,
-  );
-}
-
-/** undo_dev_pagemap(nr, nr_start, pages): puts every page pinned since nr_start. */
-function undo_dev_pagemap(k: Kernel, pages: Page[], nr_start: number): void {
-  while (pages.length > nr_start) put_page(k, pages.pop()!);
-}
-
-/** get_page_unless_zero on the head (page_cache_get_speculative). */
-function get_page_unless_zero(k: Kernel, page: Page): boolean {
-  if (page_ref_count(k, page) === 0) return false;
-  get_page(k, page);
-  return true;
-}
-
-/** gup_pte_range(pmd, addr, end, write, pages, nr): see the module doc. 1 if the whole range was pinned. */
-function gup_pte_range(
-  k: Kernel,
-  t: PteTable,
-  addr: number,
-  end: number,
-  write: boolean,
-  pages: Page[],
-): boolean {
-  let pgmap: DevPagemap | null = null;
-  const nr_start = pages.length;
-  let ret = false;
-  for (;;) {
-    const pte = t.ptes![pte_index(addr)]!;
-    if (pte_protnone(pte)) break;
-    if (!pte_present(pte) || (write && !pte_write(pte))) break; // pte_access_permitted
-    if (pte_devmap(pte)) {
-      pgmap = get_dev_pagemap(k, pte_pfn(pte), pgmap);
-      if (pgmap === null) {
-        undo_dev_pagemap(k, pages, nr_start);
-        break;
-      }
-    } else if (pte_special(pte)) break;
-    const page = pte_pfn(pte);
-    if (!get_page_unless_zero(k, compound_head(k, page))) break;
-    pages.push(page);
-    addr += 4096;
-    if (addr === end) {
-      ret = true;
-      break;
-    }
-  }
-  if (pgmap !== null) put_dev_pagemap(k, pgmap);
-  return ret;
-}
-
-/** __gup_device_huge(pfn, addr, end, pages, nr): every subpage, with a cached get_dev_pagemap and get_page. */
-function __gup_device_huge(
-  k: Kernel,
-  pfn: number,
-  addr: number,
-  end: number,
-  pages: Page[],
-): boolean {
-  const nr_start = pages.length;
-  let pgmap: DevPagemap | null = null;
-  do {
-    pgmap = get_dev_pagemap(k, pfn, pgmap);
-    if (pgmap === null) {
-      undo_dev_pagemap(k, pages, nr_start);
-      return false;
-    }
-    pages.push(pfn);
-    get_page(k, pfn);
-    pfn++;
-    addr += 4096;
-  } while (addr !== end);
-  if (pgmap !== null) put_dev_pagemap(k, pgmap);
-  return true;
-}
-
-/** gup_huge_pmd / gup_huge_pud for a devmap entry (pmd/pud_access_permitted, then __gup_device_huge_p?d). */
-function gup_huge_devmap(
-  k: Kernel,
-  entry: number,
-  size: number,
-  addr: number,
-  end: number,
-  write: boolean,
-  pages: Page[],
-): boolean {
-  if (!pte_present(entry) || (write && !pte_write(entry))) return false;
-  if (!pte_devmap(entry)) return false; // THP pins through the slow path here
-  return __gup_device_huge(
-    k,
-    pte_pfn(entry) + Math.floor((addr & (size - 1)) / 4096),
-    addr,
-    end,
-    pages,
-  );
-}
-
-/** gup_pgd_range → gup_pud_range → gup_pmd_range → gup_pte_range over [addr, end): stops at the first entry it cannot pin. */
-function gup_pgd_range(
-  k: Kernel,
-  mm: MmStruct,
-  addr: number,
-  end: number,
-  write: boolean,
-  pages: Page[],
-): void {
-  const dt = devmapTables(k, mm);
-  while (addr < end) {
-    const pudNext = Math.min(end, (Math.floor(addr / PUD_SIZE) + 1) * PUD_SIZE);
-    const pud = dt.puds.get(Math.floor(addr / PUD_SIZE));
-    if (pud !== undefined) {
-      if (!gup_huge_devmap(k, pud, PUD_SIZE, addr, pudNext, write, pages)) return;
-      addr = pudNext;
-      continue;
-    }
-    // gup_pmd_range
-    while (addr < pudNext) {
-      const next = Math.min(pudNext, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
-      const pmd = dt.pmds.get(Math.floor(addr / PMD_SIZE));
-      if (pmd !== undefined) {
-        if (!gup_huge_devmap(k, pmd, PMD_SIZE, addr, next, write, pages)) return;
-      } else {
-        const t = mm.pgd.lookup(addr);
-        if (t === undefined || t.ptes === null) return; // pmd_none (or a THP, left to the slow path)
-        if (!gup_pte_range(k, t, addr, next, write, pages)) return;
-      }
-      addr = next;
-    }
-  }
-}
-
-/**
- * get_user_pages_fast(start, nr_pages, write, pages) (mm/gup.c) on `mm`:
- * the lockless walk, then the slow path for the rest. Returns the number of
- * pages pinned (each with a reference), or -errno if none.
- */
-export function get_user_pages_fast(
-  k: Kernel,
-  mm: MmStruct,
-  start: number,
-  nr_pages: number,
-  write: boolean,
-  pages: Page[],
-): number {
-  start -= start & 4095;
-  if (nr_pages <= 0) return 0;
-  const nr0 = pages.length;
-  gup_pgd_range(k, mm, start, start + nr_pages * 4096, write, pages);
-  const nr = pages.length - nr0;
-  let ret = nr;
-  if (nr < nr_pages) {
-    // get_user_pages_unlocked for the remaining pages
-    const r = __get_user_pages(
-      k,
-      mm,
-      start + nr * 4096,
-      nr_pages - nr,
-      (write ? FOLL_WRITE : 0) | FOLL_TOUCH | FOLL_GET,
-      pages,
-    );
-    if (nr > 0) ret = r < 0 ? nr : nr + r;
-    else ret = r;
-  }
-  return ret;
+  return follow_devmap_huge(k, addr, pud, PUD_SIZE, flags, ctx);
 }

@@ -90,6 +90,28 @@ export const FAULT_FLAG_USER = 0x40;
 /** FAULT_FLAG_REMOTE. */
 export const FAULT_FLAG_REMOTE = 0x80;
 
+// FOLL_* (include/linux/mm.h, v4.20): the gup_flags of mm/gup.c (lib/kernel/mm/gup.ts re-exports them)
+/** FOLL_WRITE: check the pte is writable. */
+export const FOLL_WRITE = 0x01;
+/** FOLL_TOUCH: mark the page accessed. */
+export const FOLL_TOUCH = 0x02;
+/** FOLL_GET: take a reference on each page. */
+export const FOLL_GET = 0x04;
+/** FOLL_DUMP: give an error on a hole (core dumps). */
+export const FOLL_DUMP = 0x08;
+/** FOLL_FORCE: get_user_pages read/write w/o permission. */
+export const FOLL_FORCE = 0x10;
+/** FOLL_HWPOISON: -EHWPOISON for a poisoned page. */
+export const FOLL_HWPOISON = 0x100;
+/** FOLL_NUMA: force NUMA hinting page faults. */
+export const FOLL_NUMA = 0x200;
+/** FOLL_TRIED: a retry. */
+export const FOLL_TRIED = 0x800;
+/** FOLL_REMOTE: working on a non-current mm. */
+export const FOLL_REMOTE = 0x2000;
+/** FOLL_COW: the COW has already happened. */
+export const FOLL_COW = 0x4000;
+
 /** VM_FAULT_OOM. */
 export const VM_FAULT_OOM = 0x0001;
 /** VM_FAULT_SIGBUS. */
@@ -212,8 +234,26 @@ export class AddressSpace implements MappingObject {
   constructor(readonly name: string) {}
 }
 
+/** S_IFMT (include/uapi/linux/stat.h): the file-type bits of i_mode. */
+export const S_IFMT = 0o170000;
+/** S_IFREG: a regular file. */
+export const S_IFREG = 0o100000;
+/** S_IFCHR: a character device. */
+export const S_IFCHR = 0o020000;
+
+/** S_ISCHR(m) (include/uapi/linux/stat.h): the mode is a character device's. */
+export function S_ISCHR(m: number): boolean {
+  return (m & S_IFMT) === S_IFCHR;
+}
+
 /** struct file (the parts mmap needs). */
 export class File {
+  /**
+   * file_inode(file)->i_mode: the file type of the opened inode (a regular
+   * file unless the opener says otherwise; /dev/daxX.Y is S_IFCHR — its
+   * f_mapping is the dax inode's, its file_inode the char device's).
+   */
+  i_mode: number = S_IFREG | 0o600;
   /**
    * f_op->mmap of a device file (call_mmap): sets vm_ops / inserts pages;
    * 0 or -errno. Null for tmpfs files (shmem's mmap).

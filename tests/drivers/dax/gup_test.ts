@@ -1,10 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { devdax, fsdaxFile, mapDax } from "./_rig.ts";
-import {
-  FOLL_WRITE,
-  get_user_pages,
-  get_user_pages_fast,
-} from "../../../lib/kernel/mm/gup-devmap.ts";
+import { FOLL_WRITE, get_user_pages, get_user_pages_fast } from "../../../lib/kernel/mm/gup.ts";
 import { userTouch } from "../../../lib/drivers/dax/uaccess.ts";
 import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";
 import { put_page } from "../../../lib/kernel/mm/swap.ts";
