@@ -13,7 +13,6 @@ import { assert, assertEquals } from "@std/assert";
 import { Kernel } from "../../../lib/kernel/kernel.ts";
 import { mm_init } from "../../../lib/kernel/mm/mmzone.ts";
 import { HUB } from "../../../lib/kernel/mm/hub.ts";
-import { forEachSection } from "../../../lib/kernel/mm/memmap.ts";
 import {
   MADV_DONTNEED,
   MADV_HUGEPAGE,
@@ -23,12 +22,11 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../../../lib/kernel/mm/mm-types.ts";
-import { pageReadWords, WORDS_PER_PAGE } from "../../../lib/kernel/mm/page-contents.ts";
-import { pte_index, pte_pfn, pte_present } from "../../../lib/kernel/mm/pgtable.ts";
+import { pte_index, pte_pfn } from "../../../lib/kernel/mm/pgtable.ts";
 import { anonWriteFaultFused } from "../../../lib/kernel/mm/memory.ts";
 import { Process, SignalDelivered } from "../../../lib/kernel/mm/process.ts";
-import { ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
 import { Prng } from "../../../lib/sim/prng.ts";
+import { machineSnapshot } from "./_snapshot.ts";
 
 /** A region of the workload: where, how many pages, whether stores are allowed. */
 interface Region {
@@ -37,52 +35,9 @@ interface Region {
   writable: boolean;
 }
 
-/** Everything observable, as plain data. */
+/** Everything observable (see _snapshot.ts). */
 function snapshot(k: Kernel, procs: Process[]): unknown {
-  const hub = k.state(HUB);
-  const f = hub.faults;
-  const sections: unknown[] = [];
-  forEachSection(hub.mm, (s) => {
-    const e = s.ext;
-    sections.push({
-      nr: s.nr,
-      fill: s.fill,
-      words: s.words === null ? null : Array.from(s.words),
-      spill: s.spill === null ? null : [...s.spill],
-      ext: e === null ? null : {
-        // mapcount, mapping, flags, chunk, index and private: one record per page
-        rec: e.rec && Array.from(e.rec),
-        compound: e.compound && Array.from(e.compound),
-      },
-    });
-  });
-  const buf = new Int32Array(WORDS_PER_PAGE);
-  const mms = procs.filter((p) => !p.exited).map((p) => {
-    const tables = [...p.mm.pgd.tables].sort((a, b) => a[0] - b[0]).map(([idx, t]) => {
-      const contents: number[] = [];
-      if (t.ptes !== null) {
-        for (const pte of t.ptes) {
-          if (pte === 0 || !pte_present(pte)) continue;
-          pageReadWords(k, pte_pfn(pte), buf);
-          let h = 0;
-          for (let i = 0; i < buf.length; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
-          contents.push(h);
-        }
-      }
-      return { idx, huge: t.huge, ptes: t.ptes && Array.from(t.ptes), contents };
-    });
-    return { pid: p.pid, rss: Array.from(p.mm.rss), tables };
-  });
-  return {
-    clock: k.clock.now,
-    faults: [f.pgfault, f.anon, f.zero, f.wpReuse, f.wpCopy, f.file, f.devicePrivate],
-    ram: ramStats(k),
-    dmesg: k.dmesg.lines.map((l) => [l.t, l.level, l.text]),
-    trace: k.trace.events.map((e) => JSON.stringify(e)),
-    injected: k.faults.injected.map((i) => [i.point, i.call, i.caller]),
-    sections,
-    mms,
-  };
+  return machineSnapshot(k, procs);
 }
 
 /**
@@ -154,12 +109,16 @@ Deno.test("fault fast paths: a seeded anonymous workload ends identical with and
 });
 
 Deno.test("fault fast paths: the same with tracing on — identical trace events, dmesg and clock", () => {
-  const fast = run(true, true, 7) as { trace: string[]; faults: number[]; injected: unknown[] };
+  const fast = run(true, true, 7) as {
+    trace: string[];
+    faults: { anon: number };
+    injected: unknown[];
+  };
   const slow = run(false, true, 7);
   assertEquals(fast, slow);
   // the comparison has teeth: the workload took anonymous write faults, traced them, and had
   // allocations fail under it (with and without a caller filter)
-  assert(fast.faults[1]! > 300, `anon faults: ${fast.faults[1]}`);
+  assert(fast.faults.anon > 300, `anon faults: ${fast.faults.anon}`);
   assert(fast.trace.some((e) => e.includes('"op":"anon"')));
   assertEquals(fast.injected.length, 2);
 });

@@ -16,68 +16,24 @@ import { assert, assertEquals } from "@std/assert";
 import type { Kernel } from "../../../lib/kernel/kernel.ts";
 import { bootMachine } from "../../../lib/machine.ts";
 import { HUB } from "../../../lib/kernel/mm/hub.ts";
-import { forEachSection } from "../../../lib/kernel/mm/memmap.ts";
 import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   PROT_READ,
   PROT_WRITE,
 } from "../../../lib/kernel/mm/mm-types.ts";
-import { pageReadWords, WORDS_PER_PAGE } from "../../../lib/kernel/mm/page-contents.ts";
-import { pte_pfn, pte_present } from "../../../lib/kernel/mm/pgtable.ts";
 import { Process, SignalDelivered } from "../../../lib/kernel/mm/process.ts";
-import { ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
 import { Prng } from "../../../lib/sim/prng.ts";
+import { machineSnapshot } from "./_snapshot.ts";
 import { dmirror_create, dmirror_migrate, dmirror_open } from "../../../lib/drivers/dmirror.ts";
 import { nouveau_bind } from "../../../lib/drivers/gpu/drm.ts";
 import { nouveau_svm_fault, nouveau_svmm_init } from "../../../lib/drivers/gpu/svm.ts";
 import { FAULT_READ, FAULT_WRITE } from "../../../lib/hw/gpu/faults.ts";
 import { gpuBenchMachine } from "../../../lib/bench/cases/gpu.ts";
 
-/** Everything observable, as plain data. */
+/** Everything observable (see _snapshot.ts), with the driver's counters and device page tables. */
 function snapshot(k: Kernel, procs: Process[], driver: unknown): unknown {
-  const hub = k.state(HUB);
-  const f = hub.faults;
-  const sections: unknown[] = [];
-  forEachSection(hub.mm, (s) => {
-    const e = s.ext;
-    sections.push({
-      nr: s.nr,
-      fill: s.fill,
-      words: s.words === null ? null : Array.from(s.words),
-      spill: s.spill === null ? null : [...s.spill],
-      rec: e === null || e.rec === null ? null : Array.from(e.rec),
-      compound: e === null || e.compound === null ? null : Array.from(e.compound),
-    });
-  });
-  const buf = new Int32Array(WORDS_PER_PAGE);
-  const mms = procs.filter((p) => !p.exited).map((p) => {
-    const tables = [...p.mm.pgd.tables].sort((a, b) => a[0] - b[0]).map(([idx, t]) => {
-      const contents: number[] = [];
-      if (t.ptes !== null) {
-        for (const pte of t.ptes) {
-          if (pte === 0 || !pte_present(pte)) continue;
-          pageReadWords(k, pte_pfn(pte), buf);
-          let h = 0;
-          for (let i = 0; i < buf.length; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
-          contents.push(h);
-        }
-      }
-      return { idx, huge: t.huge, ptes: t.ptes && Array.from(t.ptes), contents };
-    });
-    return { pid: p.pid, rss: Array.from(p.mm.rss), tables };
-  });
-  return {
-    clock: k.clock.now,
-    faults: [f.pgfault, f.anon, f.zero, f.devicePrivate, f.devicePrivateFailed],
-    ram: ramStats(k),
-    dmesg: k.dmesg.lines.map((l) => [l.t, l.level, l.text]),
-    trace: k.trace.events.map((e) => JSON.stringify(e)),
-    injected: k.faults.injected.map((i) => [i.point, i.call, i.caller]),
-    driver,
-    sections,
-    mms,
-  };
+  return { ...machineSnapshot(k, procs), driver };
 }
 
 /**
@@ -207,12 +163,12 @@ function runGpu(fast: boolean, tracing: boolean, seed: number): unknown {
 Deno.test("migrate_vma fast paths: a seeded dmirror workload (migrations, CPU faults back, fork, injected failures) ends identical with and without them", () => {
   for (const seed of [1, 20181120]) {
     const fast = runDmirror(true, false, seed) as {
-      faults: number[];
+      faults: { devicePrivate: number };
       driver: { migrated: number[] };
     };
     assertEquals(fast, runDmirror(false, false, seed));
     // the comparison has teeth: pages moved both ways
-    assert(fast.faults[3]! > 50, `device-private faults: ${fast.faults[3]}`);
+    assert(fast.faults.devicePrivate > 50, `device-private faults: ${fast.faults.devicePrivate}`);
     assert(fast.driver.migrated.reduce((a, b) => a + b, 0) > 1000);
   }
 });
@@ -227,12 +183,12 @@ Deno.test("migrate_vma fast paths: the dmirror workload with tracing on — iden
 Deno.test("migrate_vma fast paths: a seeded GPU far-fault workload (batches, CPU faults back, fork, injected copy and allocation failures) ends identical with and without them", () => {
   for (const seed of [3, 20181120]) {
     const fast = runGpu(true, false, seed) as {
-      faults: number[];
+      faults: { devicePrivate: number };
       injected: unknown[];
       driver: { serviced: number[] };
     };
     assertEquals(fast, runGpu(false, false, seed));
-    assert(fast.faults[3]! > 100, `device-private faults: ${fast.faults[3]}`);
+    assert(fast.faults.devicePrivate > 100, `device-private faults: ${fast.faults.devicePrivate}`);
     assert(fast.driver.serviced.reduce((a, b) => a + b, 0) > 1000);
     assert(fast.injected.length > 0);
   }
