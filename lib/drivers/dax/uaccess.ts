@@ -25,30 +25,9 @@
  * @module
  */
 import type { Kernel } from "../../kernel/kernel.ts";
-import {
-  FAULT_FLAG_ALLOW_RETRY,
-  FAULT_FLAG_KILLABLE,
-  FAULT_FLAG_USER,
-  FAULT_FLAG_WRITE,
-  find_vma,
-  type MmStruct,
-  VM_EXEC,
-  VM_FAULT_ERROR,
-  VM_FAULT_HWPOISON,
-  VM_FAULT_OOM,
-  VM_FAULT_SIGBUS,
-  VM_FAULT_SIGSEGV,
-  VM_READ,
-  VM_WRITE,
-} from "../../kernel/mm/mm-types.ts";
+import type { MmStruct } from "../../kernel/mm/mm-types.ts";
 import { pageReadWords, pageWriteWords, WORDS_PER_PAGE } from "../../kernel/mm/page-contents.ts";
-import {
-  type Process,
-  SIGBUS,
-  SIGKILL,
-  SignalDelivered,
-  SIGSEGV,
-} from "../../kernel/mm/process.ts";
+import { pageFaultWith, type Process, SIGBUS, SignalDelivered } from "../../kernel/mm/process.ts";
 import type { NdRegion } from "../../hw/nvdimm/region.ts";
 import { ND_DRIVERS } from "../nvdimm/bind.ts";
 import {
@@ -65,21 +44,7 @@ const MAX_FAULT_RETRIES = 16;
  * the signal (SIGSEGV, SIGBUS, SIGKILL for OOM).
  */
 export function dax_do_page_fault(k: Kernel, mm: MmStruct, addr: number, write: boolean): number {
-  const vma = find_vma(mm, addr);
-  if (vma === null || vma.vm_start > addr) return SIGSEGV;
-  if (
-    write ? (vma.vm_flags & VM_WRITE) === 0 : (vma.vm_flags & (VM_READ | VM_EXEC | VM_WRITE)) === 0
-  ) {
-    return SIGSEGV;
-  }
-  const flags = FAULT_FLAG_USER | FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE |
-    (write ? FAULT_FLAG_WRITE : 0);
-  const ret = handle_mm_fault_devmap(k, vma, addr, flags);
-  if ((ret & VM_FAULT_ERROR) === 0) return 0;
-  if ((ret & VM_FAULT_OOM) !== 0) return SIGKILL;
-  if ((ret & (VM_FAULT_SIGBUS | VM_FAULT_HWPOISON)) !== 0) return SIGBUS;
-  if ((ret & VM_FAULT_SIGSEGV) !== 0) return SIGSEGV;
-  return SIGBUS;
+  return pageFaultWith(k, mm, addr, write, handle_mm_fault_devmap);
 }
 
 /** A user access: translate, fault and retry. The pfn, or -signal. */

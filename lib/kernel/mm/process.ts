@@ -40,6 +40,7 @@ import {
   VM_FAULT_SIGSEGV,
   VM_READ,
   VM_WRITE,
+  type VmAreaStruct,
 } from "./mm-types.ts";
 import {
   pageReadWord,
@@ -107,6 +108,21 @@ const MAX_FAULT_RETRIES = 16;
  * Returns 0 or the signal.
  */
 export function do_page_fault(k: Kernel, mm: MmStruct, addr: number, write: boolean): number {
+  return pageFaultWith(k, mm, addr, write, handle_mm_fault);
+}
+
+/**
+ * @internal do_page_fault's body with the fault handler given: the core
+ * handle_mm_fault, or the devmap-aware one of the DAX user accesses
+ * (lib/drivers/dax/uaccess.ts).
+ */
+export function pageFaultWith(
+  k: Kernel,
+  mm: MmStruct,
+  addr: number,
+  write: boolean,
+  handle: (k: Kernel, vma: VmAreaStruct, addr: number, flags: number) => number,
+): number {
   const vma = find_vma(mm, addr);
   if (vma === null || vma.vm_start > addr) return SIGSEGV;
   if (
@@ -116,7 +132,7 @@ export function do_page_fault(k: Kernel, mm: MmStruct, addr: number, write: bool
   }
   const flags = FAULT_FLAG_USER | FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE |
     (write ? FAULT_FLAG_WRITE : 0);
-  const ret = handle_mm_fault(k, vma, addr, flags);
+  const ret = handle(k, vma, addr, flags);
   if ((ret & VM_FAULT_ERROR) === 0) return 0;
   if ((ret & VM_FAULT_OOM) !== 0) return SIGKILL;
   if ((ret & (VM_FAULT_SIGBUS | VM_FAULT_HWPOISON)) !== 0) return SIGBUS;
