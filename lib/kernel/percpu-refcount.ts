@@ -49,6 +49,21 @@ export type PercpuRefFunc = (ref: PercpuRef) => void;
 
 /** struct percpu_ref. Allocate with `new PercpuRef()`, then percpu_ref_init it. */
 export class PercpuRef {
+  // the fast paths' fields first: read right after the object's map word (one host cache line)
+  /**
+   * @internal The kernel's counter pool chunk holding this ref's per-CPU
+   * counters (shared by many refs, so it stays in the host's caches); empty
+   * before init.
+   */
+  counters: Int32Array = NO_COUNTERS;
+  /**
+   * percpu_count_ptr: where this ref's CPU 0 counter sits in
+   * {@link PercpuRef.counters}, times 4, plus the flag bits __PERCPU_REF_ATOMIC
+   * (1) and __PERCPU_REF_DEAD (2) — one word, as the kernel packs the flags
+   * into the low bits of the per-CPU pointer, so that __ref_is_percpu is one
+   * read and one test. Starts ATOMIC|DEAD (no counters).
+   */
+  percpu_count_ptr = __PERCPU_REF_ATOMIC_DEAD;
   /** Id for traces (assigned at init). */
   id = 0;
   /** Name for traces and messages (the release function's name). */
@@ -65,20 +80,6 @@ export class PercpuRef {
    * from {@link PercpuRef.base}); the fast paths index the pool directly.
    */
   pcpu: Int32Array | null = null;
-  /**
-   * @internal The kernel's counter pool chunk holding this ref's per-CPU
-   * counters (shared by many refs, so it stays in the host's caches); empty
-   * before init.
-   */
-  counters: Int32Array = NO_COUNTERS;
-  /**
-   * percpu_count_ptr: where this ref's CPU 0 counter sits in
-   * {@link PercpuRef.counters}, times 4, plus the flag bits __PERCPU_REF_ATOMIC
-   * (1) and __PERCPU_REF_DEAD (2) — one word, as the kernel packs the flags
-   * into the low bits of the per-CPU pointer, so that __ref_is_percpu is one
-   * read and one test. Starts ATOMIC|DEAD (no counters).
-   */
-  percpu_count_ptr = __PERCPU_REF_ATOMIC_DEAD;
   /** What the per-CPU counters spilled (only their sum matters, as in the fold). */
   spill = 0;
   /** Sticky atomic mode. */
