@@ -63,7 +63,7 @@ export class PercpuRef {
    * into the low bits of the per-CPU pointer, so that __ref_is_percpu is one
    * read and one test. Starts ATOMIC|DEAD (no counters).
    */
-  percpu_count_ptr = __PERCPU_REF_ATOMIC_DEAD;
+  percpu_count_ptr: number = __PERCPU_REF_ATOMIC_DEAD;
   /** Id for traces (assigned at init). */
   id = 0;
   /** Name for traces and messages (the release function's name). */
