@@ -91,6 +91,7 @@ export * from "./bench/cases/gpu.ts";
 export * from "./bench/cases/memremap.ts";
 export * from "./bench/cases/hmm.ts";
 export * from "./bench/harness.ts";
+export * from "./bench/targets.ts";
 export * from "./bench/cases/percpu-ref.ts";
 export * from "./viz/mod.ts";
 export * from "./hw/mod.ts";

@@ -34,6 +34,13 @@ export const PERCPU_REF_INIT_DEAD = 2;
 /** percpu_ref_init flag: allow switching to percpu mode (v4.20 has it as a no-op compat). */
 export const PERCPU_REF_ALLOW_REINIT = 0;
 
+/** __PERCPU_REF_ATOMIC: the low bit of percpu_count_ptr. */
+const __PERCPU_REF_ATOMIC = 1;
+/** __PERCPU_REF_DEAD: the next bit. */
+const __PERCPU_REF_DEAD = 2;
+/** Both: a ref is in percpu mode when neither is set. */
+const __PERCPU_REF_ATOMIC_DEAD = 3;
+
 /** The counters of a ref that has none (before init, after exit): no slot. */
 const NO_COUNTERS: Int32Array = new Int32Array(0);
 
@@ -42,6 +49,21 @@ export type PercpuRefFunc = (ref: PercpuRef) => void;
 
 /** struct percpu_ref. Allocate with `new PercpuRef()`, then percpu_ref_init it. */
 export class PercpuRef {
+  // the fast paths' fields first: read right after the object's map word (one host cache line)
+  /**
+   * @internal The kernel's counter pool chunk holding this ref's per-CPU
+   * counters (shared by many refs, so it stays in the host's caches); empty
+   * before init.
+   */
+  counters: Int32Array = NO_COUNTERS;
+  /**
+   * percpu_count_ptr: where this ref's CPU 0 counter sits in
+   * {@link PercpuRef.counters}, times 4, plus the flag bits __PERCPU_REF_ATOMIC
+   * (1) and __PERCPU_REF_DEAD (2) — one word, as the kernel packs the flags
+   * into the low bits of the per-CPU pointer, so that __ref_is_percpu is one
+   * read and one test. Starts ATOMIC|DEAD (no counters).
+   */
+  percpu_count_ptr: number = __PERCPU_REF_ATOMIC_DEAD;
   /** Id for traces (assigned at init). */
   id = 0;
   /** Name for traces and messages (the release function's name). */
@@ -58,20 +80,8 @@ export class PercpuRef {
    * from {@link PercpuRef.base}); the fast paths index the pool directly.
    */
   pcpu: Int32Array | null = null;
-  /**
-   * @internal The kernel's counter pool chunk holding this ref's per-CPU
-   * counters (shared by many refs, so it stays in the host's caches); empty
-   * before init.
-   */
-  counters: Int32Array = NO_COUNTERS;
-  /** @internal Index of this ref's CPU 0 counter in {@link PercpuRef.counters}. */
-  base = 0;
   /** What the per-CPU counters spilled (only their sum matters, as in the fold). */
   spill = 0;
-  /** __PERCPU_REF_ATOMIC. */
-  atomic = true;
-  /** __PERCPU_REF_DEAD. */
-  dead = true;
   /** Sticky atomic mode. */
   forceAtomic = false;
   /** The release callback. */
@@ -83,9 +93,32 @@ export class PercpuRef {
   /** @internal waiters for a confirmed switch. */
   switchWq: WaitQueue | null = null;
 
+  /** __PERCPU_REF_ATOMIC, from {@link PercpuRef.percpu_count_ptr}. */
+  get atomic(): boolean {
+    return (this.percpu_count_ptr & __PERCPU_REF_ATOMIC) !== 0;
+  }
+  set atomic(on: boolean) {
+    const p = this.percpu_count_ptr & ~__PERCPU_REF_ATOMIC;
+    this.percpu_count_ptr = on ? p | __PERCPU_REF_ATOMIC : p;
+  }
+
+  /** __PERCPU_REF_DEAD, from {@link PercpuRef.percpu_count_ptr}. */
+  get dead(): boolean {
+    return (this.percpu_count_ptr & __PERCPU_REF_DEAD) !== 0;
+  }
+  set dead(on: boolean) {
+    const p = this.percpu_count_ptr & ~__PERCPU_REF_DEAD;
+    this.percpu_count_ptr = on ? p | __PERCPU_REF_DEAD : p;
+  }
+
+  /** @internal Index of this ref's CPU 0 counter in {@link PercpuRef.counters}. */
+  get base(): number {
+    return this.percpu_count_ptr >> 2;
+  }
+
   /** Whether the ref is in percpu mode (neither ATOMIC nor DEAD). */
   get isPercpu(): boolean {
-    return !this.atomic && !this.dead;
+    return (this.percpu_count_ptr & __PERCPU_REF_ATOMIC_DEAD) === 0;
   }
 
   /** The logical count: what the count would be after folding (bias excluded). */
@@ -109,10 +142,14 @@ export const PERCPU_REFS: SubsystemKey<Set<PercpuRef>> = {
   create: () => new Set(),
 };
 
-/** this_cpu_add on the per-CPU counter, spilling what leaves the int32 range. */
-function pcpuAdd(ref: PercpuRef, cpu: number, n: number): void {
+/**
+ * this_cpu_add on the per-CPU counter of a ref in percpu mode (its
+ * percpu_count_ptr has no flag bits, so it is the slot × 4), spilling what
+ * leaves the int32 range.
+ */
+function pcpuAdd(ref: PercpuRef, ptr: number, cpu: number, n: number): void {
   const p = ref.counters;
-  const i = ref.base + cpu;
+  const i = (ptr >> 2) + cpu;
   const v = p[i]! + n;
   if (v > 0x7fffffff || v < -0x80000000) {
     ref.spill += v;
@@ -163,7 +200,7 @@ function allocCounters(k: Kernel, ref: PercpuRef, nr: number): void {
     pool.used += nr;
   }
   ref.counters = chunk;
-  ref.base = base;
+  ref.percpu_count_ptr = base * 4 + (ref.percpu_count_ptr & __PERCPU_REF_ATOMIC_DEAD);
   ref.pcpu = chunk.subarray(base, base + nr);
 }
 
@@ -173,7 +210,7 @@ function freeCounters(k: Kernel, ref: PercpuRef): void {
   pool.freeChunks.push(ref.counters);
   pool.freeBases.push(ref.base);
   ref.counters = NO_COUNTERS;
-  ref.base = 0;
+  ref.percpu_count_ptr &= __PERCPU_REF_ATOMIC_DEAD;
   ref.pcpu = null;
 }
 
@@ -238,22 +275,25 @@ export function percpu_ref_init(
 
 /** percpu_ref_get_many(ref, nr). */
 export function percpu_ref_get_many(k: Kernel, ref: PercpuRef, nr: number): void {
-  if (!ref.atomic && !ref.dead) pcpuAdd(ref, k.cpu, nr);
+  const ptr = ref.percpu_count_ptr;
+  if ((ptr & __PERCPU_REF_ATOMIC_DEAD) === 0) pcpuAdd(ref, ptr, k.cpu, nr);
   else ref.count += nr;
   if (k.tracing) emit(k, ref, "get", nr);
 }
 
 /** percpu_ref_get(ref). */
 export function percpu_ref_get(k: Kernel, ref: PercpuRef): void {
-  if (!ref.atomic && !ref.dead) pcpuAdd(ref, k.cpu, 1);
+  const ptr = ref.percpu_count_ptr;
+  if ((ptr & __PERCPU_REF_ATOMIC_DEAD) === 0) pcpuAdd(ref, ptr, k.cpu, 1);
   else ref.count++;
   if (k.tracing) emit(k, ref, "get", 1);
 }
 
 /** percpu_ref_put_many(ref, nr): in atomic mode, reaching exactly 0 calls release. */
 export function percpu_ref_put_many(k: Kernel, ref: PercpuRef, nr: number): void {
-  if (!ref.atomic && !ref.dead) {
-    pcpuAdd(ref, k.cpu, -nr);
+  const ptr = ref.percpu_count_ptr;
+  if ((ptr & __PERCPU_REF_ATOMIC_DEAD) === 0) {
+    pcpuAdd(ref, ptr, k.cpu, -nr);
     if (k.tracing) emit(k, ref, "put", nr);
     return;
   }
@@ -264,8 +304,9 @@ export function percpu_ref_put_many(k: Kernel, ref: PercpuRef, nr: number): void
 
 /** percpu_ref_put(ref). */
 export function percpu_ref_put(k: Kernel, ref: PercpuRef): void {
-  if (!ref.atomic && !ref.dead) {
-    pcpuAdd(ref, k.cpu, -1);
+  const ptr = ref.percpu_count_ptr;
+  if ((ptr & __PERCPU_REF_ATOMIC_DEAD) === 0) {
+    pcpuAdd(ref, ptr, k.cpu, -1);
     if (k.tracing) emit(k, ref, "put", 1);
     return;
   }
@@ -287,8 +328,9 @@ function fireRelease(k: Kernel, ref: PercpuRef): void {
 
 /** percpu_ref_tryget(ref): percpu mode always; atomic mode inc_not_zero (succeeds on a killed ref > 0). */
 export function percpu_ref_tryget(k: Kernel, ref: PercpuRef): boolean {
-  if (!ref.atomic && !ref.dead) {
-    pcpuAdd(ref, k.cpu, 1);
+  const ptr = ref.percpu_count_ptr;
+  if ((ptr & __PERCPU_REF_ATOMIC_DEAD) === 0) {
+    pcpuAdd(ref, ptr, k.cpu, 1);
     if (k.tracing) emit(k, ref, "get", 1);
     return true;
   }
@@ -303,8 +345,9 @@ export function percpu_ref_tryget(k: Kernel, ref: PercpuRef): boolean {
 
 /** percpu_ref_tryget_live(ref): fails once DEAD is set (on this CPU at once). */
 export function percpu_ref_tryget_live(k: Kernel, ref: PercpuRef): boolean {
-  if (!ref.atomic && !ref.dead) {
-    pcpuAdd(ref, k.cpu, 1);
+  const ptr = ref.percpu_count_ptr;
+  if ((ptr & __PERCPU_REF_ATOMIC_DEAD) === 0) {
+    pcpuAdd(ref, ptr, k.cpu, 1);
     if (k.tracing) emit(k, ref, "get", 1);
     return true;
   }
@@ -329,7 +372,7 @@ export function percpu_ref_is_dying(ref: PercpuRef): boolean {
 
 /** percpu_ref_is_zero(ref): atomic mode and count == 0 (false in percpu mode). */
 export function percpu_ref_is_zero(ref: PercpuRef): boolean {
-  if (!ref.atomic && !ref.dead) return false;
+  if ((ref.percpu_count_ptr & __PERCPU_REF_ATOMIC_DEAD) === 0) return false;
   return !ref.bias && ref.count === 0;
 }
 

@@ -140,6 +140,18 @@ export interface XaEntry<T> {
  * NULL is `null` and is never an entry.
  */
 export class XArray<T> {
+  /**
+   * @internal The read side's bucket table (Lookup.direct), kept on the
+   * XArray itself beside its offset, span and scale so that a load reads one
+   * object before the table; null until the next load after a store.
+   */
+  direct: unknown[] | null = null;
+  /** @internal Lookup.lo of the current read side. */
+  directLo = 0;
+  /** @internal Lookup.span of the current read side. */
+  directSpan = 0;
+  /** @internal Lookup.inv of the current read side. */
+  directInv = 1;
   /** @internal xa_head: null, an entry (index 0 only) or the top node. */
   head: unknown = null;
   /** Nodes currently allocated. */
@@ -197,13 +209,13 @@ export class XArray<T> {
  * ```
  */
 export function xa_load<T>(xa: XArray<T>, index: number): T | null {
-  let L = xa.lookup;
-  if (L === null) L = buildLookup(xa);
-  const off = index - L.lo;
-  if (off < 0 || off >= L.span) return null;
-  const v = L.direct[(off * L.inv) | 0];
+  let direct = xa.direct;
+  if (direct === null) direct = buildLookup(xa).direct;
+  const off = index - xa.directLo;
+  if (off < 0 || off >= xa.directSpan) return null;
+  const v = direct[(off * xa.directInv) | 0];
   if (v !== MIXED_BUCKET) return v as T | null;
-  return searchLoad(xa, L, index, off);
+  return searchLoad(xa, xa.lookup!, index, off);
 }
 
 /** xa_load in a bucket that holds more than one run, or part of one: a search of the runs. */
@@ -317,6 +329,10 @@ function buildLookup<T>(xa: XArray<T>): Lookup {
     L = new Lookup(lo, nb * size, 2 ** -shift, direct, bucket, starts, ends, xa.vals.slice());
   }
   xa.lookup = L;
+  xa.direct = L.direct;
+  xa.directLo = L.lo;
+  xa.directSpan = L.span;
+  xa.directInv = L.inv;
   return L;
 }
 
@@ -709,6 +725,7 @@ function reindex(xa: XArray<unknown>): void {
   }
   if (i0 === i1 && runs.s.length === 0) return;
   xa.lookup = null;
+  xa.direct = null;
   xa.starts = starts.slice(0, i0).concat(runs.s, starts.slice(i1));
   xa.ends = ends.slice(0, i0).concat(runs.e, ends.slice(i1));
   xa.vals = vals.slice(0, i0).concat(runs.v, vals.slice(i1));

@@ -112,6 +112,9 @@ export interface PgmapResource {
  * the creator or the memmap assigns one with `k.newId()`).
  */
 export class DevPagemap {
+  // ref first: the lookup reads it right after the object's map word (one host cache line)
+  /** The percpu_ref each data page holds one count of. */
+  ref: PercpuRef | null = null;
   /** Simulator id (0 = not yet assigned). */
   id = 0;
   /** page_fault (v4.20 only; null after hmm-page-fault-move). */
@@ -124,8 +127,6 @@ export class DevPagemap {
   altmap_valid = false;
   /** The physical range (end inclusive). */
   res: PgmapResource = { start: 0, end: -1 };
-  /** The percpu_ref each data page holds one count of. */
-  ref: PercpuRef | null = null;
   /** kill (v5.0, patch 3). */
   kill: DevPagemapRefOp | null = null;
   /** cleanup (v5.2, 50f44ee7248a). */
