@@ -67,7 +67,7 @@ import { EINVAL } from "../errno.ts";
 import { is_zone_device_page, nullDeref, zone_device_type } from "./memmap.ts";
 import { DEV_PAGEMAP_TYPE_OFFSET, PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
 import { PG_locked, wordZone } from "./page-flags.ts";
-import { _vm_normal_page, chargeWalk } from "./memory.ts";
+import { _vm_normal_page, chargeWalk, type MigrateScratch } from "./memory.ts";
 import {
   anon_vma_prepare,
   type AnonVma,
@@ -141,9 +141,17 @@ import {
   TTU_MIGRATION,
 } from "./rmap.ts";
 import { is_huge_zero_pmd, split_huge_page, split_huge_pmd } from "./huge-memory.ts";
-import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC, type Page } from "./types.ts";
+import {
+  MEMORY_DEVICE_FS_DAX,
+  MEMORY_DEVICE_PRIVATE,
+  MEMORY_DEVICE_PUBLIC,
+  type Page,
+} from "./types.ts";
 import { HUB } from "./hub.ts";
 import { sectionOf } from "./mmzone.ts";
+import type { MemSection } from "./section.ts";
+import type { MmState } from "./mmzone.ts";
+import { withRef, wordRef } from "./page-flags.ts";
 
 /** MIGRATE_PFN_VALID. */
 export const MIGRATE_PFN_VALID = 1 << 0;
@@ -198,15 +206,32 @@ export interface MigrateVmaOps {
   ): void;
 }
 
-/** struct migrate_vma (mm/migrate.c, private to the helper). */
-interface Migrate {
+/**
+ * struct migrate_vma (mm/migrate.c, private to the helper), with two fields
+ * of simulator plumbing for the fast paths.
+ */
+export interface Migrate {
+  /** The VMA. */
   vma: VmAreaStruct;
+  /** The caller's src array. */
   src: MigratePfns;
+  /** The caller's dst array. */
   dst: MigratePfns;
+  /** Collected pages still migrating. */
   cpages: number;
+  /** Entries filled so far. */
   npages: number;
+  /** First address. */
   start: number;
+  /** End address (trimmed to what collect filled). */
   end: number;
+  /**
+   * Simulator plumbing: the section of each page the fast collect took
+   * (MigrateScratch.secs, while this call owns it), else null.
+   */
+  secs: (MemSection | null)[] | null;
+  /** Simulator plumbing: a page->mapping value whose anon_vma was seen to link only `vma` (-1: none yet). */
+  okMapping: number;
 }
 
 function emit(
@@ -280,7 +305,8 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
   const ptes = t.ptes!;
   // simulator fast path (FaultState.migrateFastPaths, tracing off): same effects, fewer lookups
   if (!k.tracing && k.state(HUB).faults.migrateFastPaths) {
-    for (let addr = start; addr < end; addr += 4096) collect_pte_fast(k, m, ptes, addr);
+    const mms = k.state(HUB).mm;
+    for (let addr = start; addr < end; addr += 4096) collect_pte_fast(k, m, mms, ptes, addr);
     return;
   }
   for (let addr = start; addr < end; addr += 4096) collect_pte(k, m, ptes, addr);
@@ -351,11 +377,19 @@ function collect_pte(k: Kernel, m: Migrate, ptes: Float64Array, addr: number): v
  * page_free), so one section lookup does the lock, the migration entry
  * and page_remove_rmap. Any other pte takes collect_pte.
  */
-function collect_pte_fast(k: Kernel, m: Migrate, ptes: Float64Array, addr: number): void {
+function collect_pte_fast(
+  k: Kernel,
+  m: Migrate,
+  mms: MmState,
+  ptes: Float64Array,
+  addr: number,
+): void {
   const i = pte_index(addr);
   const pte = ptes[i]!;
   let page: Page;
   let mpfn: number;
+  const secs = m.secs;
+  if (secs !== null) secs[m.npages] = null; // set below if this entry is taken here
   if (pte === 0) return collect_pte(k, m, ptes, addr);
   if (!pte_present(pte)) {
     const entry = pte_to_swp_entry(pte);
@@ -370,7 +404,7 @@ function collect_pte_fast(k: Kernel, m: Migrate, ptes: Float64Array, addr: numbe
     mpfn = page * 64 + (MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE);
     if (pte_write(pte)) mpfn += MIGRATE_PFN_WRITE;
   }
-  const s = sectionOf(k.state(HUB).mm, page);
+  const s = sectionOf(mms, page);
   if (s === null) return collect_pte(k, m, ptes, addr);
   const pi = pageIdx(page);
   const w = s.words, e = s.ext;
@@ -384,6 +418,7 @@ function collect_pte_fast(k: Kernel, m: Migrate, ptes: Float64Array, addr: numbe
   mpfn += MIGRATE_PFN_LOCKED;
   ptes[i] = swp_entry_to_pte(make_migration_entry(page, (mpfn & MIGRATE_PFN_WRITE) !== 0));
   e.rec[pi * EXT_STRIDE + EXT_MAPCOUNT]!--; // page_remove_rmap
+  if (secs !== null) secs[m.npages] = s;
   m.dst[m.npages] = 0;
   m.src[m.npages++] = mpfn;
 }
@@ -531,7 +566,7 @@ function prepareUnmapFast(k: Kernel, m: Migrate): boolean {
       return false;
     }
     const page = (sv - (sv & 63)) / 64;
-    const s = sectionOf(mms, page);
+    const s = srcSection(mms, m, i, page);
     if (s === null) return false;
     const pi = pageIdx(page);
     const w = s.words, e = s.ext;
@@ -556,13 +591,32 @@ function prepareUnmapFast(k: Kernel, m: Migrate): boolean {
     const sv = src[i]!;
     if ((sv & MIGRATE_PFN_VALID) === 0) continue;
     const page = (sv - (sv & 63)) / 64;
-    const s = sectionOf(mms, page)!;
+    const s = srcSection(mms, m, i, page)!;
     const pi = pageIdx(page);
     if (wordZone(s.words![pi]!) === ZONE_DEVICE) continue;
     const rec = s.ext!.rec!;
     rec[pi * EXT_STRIDE + EXT_FLAGS] = rec[pi * EXT_STRIDE + EXT_FLAGS]! & ~PG_lru & 0xff; // isolate_lru_page
   }
   return true;
+}
+
+/**
+ * The section of `page`, the page of src[i] (fast paths): the one the fast
+ * collect recorded for entry i if it holds `page`, else looked up. A
+ * recorded section cannot have gone: the page is locked and referenced by
+ * the migration, so neither memory offlining nor a pgmap's teardown can
+ * remove its section.
+ */
+function srcSection(mms: MmState, m: Migrate, i: number, page: Page): MemSection | null {
+  const secs = m.secs;
+  if (secs !== null) {
+    const s = secs[i]!;
+    if (s !== null) {
+      const d = page - s.nr * 32768; // PAGES_PER_SECTION
+      if (d >= 0 && d < 32768) return s;
+    }
+  }
+  return sectionOf(mms, page);
 }
 
 /** putback_lru_page(page): back on the LRU, dropping the isolation reference. */
@@ -685,7 +739,7 @@ function migrate_page(k: Kernel, newpage: Page, page: Page): number {
  */
 function pagesEntryFast(k: Kernel, m: Migrate, i: number, page: Page, newpage: Page): boolean {
   const mms = k.state(HUB).mm;
-  const ps = sectionOf(mms, page), ns = sectionOf(mms, newpage);
+  const ps = srcSection(mms, m, i, page), ns = sectionOf(mms, newpage);
   if (ps === null || ns === null) return false;
   const pi = pageIdx(page), ni = pageIdx(newpage);
   const pe = ps.ext;
@@ -830,81 +884,119 @@ function migrate_vma_finalize(k: Kernel, m: Migrate): number {
  */
 function finalizeFast(k: Kernel, m: Migrate): number {
   const npages = m.npages;
-  const vma = m.vma;
-  const mm = vma.vm_mm;
   const mms = k.state(HUB).mm;
-  const src = m.src, dst = m.dst;
   let moved = 0;
   for (let i = 0; i < npages; i++) {
-    const sv = src[i]!, dv = dst[i]!;
-    if ((sv & dv & MIGRATE_PFN_VALID) === 0 || (sv & MIGRATE_PFN_MIGRATE) === 0) {
-      moved += finalize_entry(k, m, i);
-      continue;
-    }
-    const page = (sv - (sv & 63)) / 64, newpage = (dv - (dv & 63)) / 64;
-    const ps = sectionOf(mms, page), ns = sectionOf(mms, newpage);
-    if (page === newpage || ps === null || ns === null) {
-      moved += finalize_entry(k, m, i);
-      continue;
-    }
-    const pi = pageIdx(page), ni = pageIdx(newpage);
-    const pe = ps.ext, ne = ns.ext;
-    const pw = ps.words, nw = ns.words;
-    if (
-      pw === null || nw === null || ne === null || ne.rec === null ||
-      (ne.compound !== null && ne.compound[ni] !== 0) ||
-      (pe !== null && pe.compound !== null && pe.compound[pi] !== 0)
-    ) {
-      moved += finalize_entry(k, m, i);
-      continue;
-    }
-    const rec = ne.rec;
-    const raw = rec[ni * EXT_STRIDE + EXT_MAPPING]!;
+    const r = finalizeEntryFast(k, m, mms, i);
+    moved += r >= 0 ? r : finalize_entry(k, m, i);
+  }
+  return moved;
+}
+
+/**
+ * One entry of {@link finalizeFast}: 1 when it moved, or -1, having changed
+ * nothing, for an entry it does not cover (the caller runs finalize_entry).
+ * The reference drops that can neither free a page nor reach a device
+ * page's free count (a system page above 1, a managed device page above 2)
+ * are done in place, as collect_pte_fast does; the others are put_page.
+ */
+function finalizeEntryFast(k: Kernel, m: Migrate, mms: MmState, i: number): number {
+  const sv = m.src[i]!, dv = m.dst[i]!;
+  if ((sv & dv & MIGRATE_PFN_VALID) === 0 || (sv & MIGRATE_PFN_MIGRATE) === 0) return -1;
+  const page = (sv - (sv & 63)) / 64, newpage = (dv - (dv & 63)) / 64;
+  if (page === newpage) return -1;
+  const ps = srcSection(mms, m, i, page), ns = sectionOf(mms, newpage);
+  if (ps === null || ns === null) return -1;
+  const pi = pageIdx(page), ni = pageIdx(newpage);
+  const pe = ps.ext, ne = ns.ext;
+  const pw = ps.words, nw = ns.words;
+  if (
+    pw === null || nw === null || ne === null || ne.rec === null ||
+    (ne.compound !== null && ne.compound[ni] !== 0) ||
+    (pe !== null && pe.compound !== null && pe.compound[pi] !== 0)
+  ) {
+    return -1;
+  }
+  const vma = m.vma;
+  const rec = ne.rec;
+  const raw = rec[ni * EXT_STRIDE + EXT_MAPPING]!;
+  if (raw !== m.okMapping) {
+    // the anon_vma's links cannot change during the finalize: one check per mapping value
     const av = (raw & 1) === 1 ? mappingObject(k, raw) as AnonVma | null : null;
-    if (av === null || av.vmas.size !== 1 || !av.vmas.has(vma)) {
-      moved += finalize_entry(k, m, i);
-      continue;
-    }
-    moved++;
-    // remove_migration_ptes(page, newpage): the one VMA, at vma_address(newpage, vma)
-    const address = vma.vm_start +
-      (extGet64(rec, ni * EXT_STRIDE + EXT_INDEX) - vma.vm_pgoff) * 4096;
-    if (address >= vma.vm_start && address < vma.vm_end) {
-      const t = mm.pgd.lookup(address);
-      if (t !== undefined && t.ptes !== null) {
-        const j = pte_index(address);
-        const cur = t.ptes[j]!;
-        if (cur !== 0 && !pte_present(cur)) {
-          const entry = pte_to_swp_entry(cur);
-          if (is_migration_entry(entry) && migration_entry_to_page(entry) === page) {
-            get_page(k, newpage);
-            let pte = pte_mkold(pfn_pte(newpage, vma.vm_page_prot));
-            if (is_write_migration_entry(entry)) pte = maybe_mkwrite(pte, vma);
-            if (wordZone(nw[ni]!) === ZONE_DEVICE) {
-              const pgmap = ns.runs === null ? ns.pgmap : ns.pgmapAt(ni);
-              if (pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE) {
-                pte = swp_entry_to_pte(make_device_private_entry(newpage, pte_write(pte)));
-              }
+    if (av === null || av.vmas.size !== 1 || !av.vmas.has(vma)) return -1;
+    m.okMapping = raw;
+  }
+  // remove_migration_ptes(page, newpage): the one VMA, at vma_address(newpage, vma)
+  const address = vma.vm_start +
+    (extGet64(rec, ni * EXT_STRIDE + EXT_INDEX) - vma.vm_pgoff) * 4096;
+  if (address >= vma.vm_start && address < vma.vm_end) {
+    const t = vma.vm_mm.pgd.lookup(address);
+    if (t !== undefined && t.ptes !== null) {
+      const j = pte_index(address);
+      const cur = t.ptes[j]!;
+      if (cur !== 0 && !pte_present(cur)) {
+        const entry = pte_to_swp_entry(cur);
+        if (is_migration_entry(entry) && migration_entry_to_page(entry) === page) {
+          get_page(k, newpage);
+          let pte = pte_mkold(pfn_pte(newpage, vma.vm_page_prot));
+          if (is_write_migration_entry(entry)) pte = maybe_mkwrite(pte, vma);
+          if (wordZone(nw[ni]!) === ZONE_DEVICE) {
+            const pgmap = ns.runs === null ? ns.pgmap : ns.pgmapAt(ni);
+            if (pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE) {
+              pte = swp_entry_to_pte(make_device_private_entry(newpage, pte_write(pte)));
             }
-            t.ptes[j] = pte;
-            rec[ni * EXT_STRIDE + EXT_MAPCOUNT]!++; // page_add_anon_rmap: already anonymous
           }
+          t.ptes[j] = pte;
+          rec[ni * EXT_STRIDE + EXT_MAPCOUNT]!++; // page_add_anon_rmap: already anonymous
         }
       }
     }
-    // unlock_page(page), then its reference (putback_lru_page for a system page)
-    pw[pi] = (pw[pi]! & ~PG_locked) >>> 0;
-    m.cpages--;
-    if (wordZone(pw[pi]!) === ZONE_DEVICE) put_page(k, page);
-    else putback_lru_page(k, page);
-    // the same for newpage (the put above may have run callbacks: re-read its words)
-    const nw2 = ns.words;
-    if (nw2 !== null) nw2[ni] = (nw2[ni]! & ~PG_locked) >>> 0;
-    else unlock_page(k, newpage);
+  }
+  // unlock_page(page), then its reference (putback_lru_page for a system page)
+  pw[pi] = (pw[pi]! & ~PG_locked) >>> 0;
+  m.cpages--;
+  if (wordZone(pw[pi]!) === ZONE_DEVICE) put_page(k, page);
+  else {
+    const pr = sectionExt(ps).records();
+    pr[pi * EXT_STRIDE + EXT_FLAGS] = (pr[pi * EXT_STRIDE + EXT_FLAGS]! | PG_lru) & 0xff;
+    putQuiet(k, mms, ps, pi, page);
+  }
+  // the same for newpage (the put above may have run callbacks: re-read its words)
+  const nw2 = ns.words;
+  if (nw2 === null) {
+    unlock_page(k, newpage);
     if (is_zone_device_page(k, newpage)) put_page(k, newpage);
     else putback_lru_page(k, newpage);
+    return 1;
   }
-  return moved;
+  nw2[ni] = (nw2[ni]! & ~PG_locked) >>> 0;
+  if (wordZone(nw2[ni]!) !== ZONE_DEVICE) {
+    const nr = sectionExt(ns).records();
+    nr[ni * EXT_STRIDE + EXT_FLAGS] = (nr[ni * EXT_STRIDE + EXT_FLAGS]! | PG_lru) & 0xff;
+  }
+  putQuiet(k, mms, ns, ni, newpage);
+  return 1;
+}
+
+/**
+ * put_page(page) of a small page `i` of section `s` whose words exist
+ * (simulator plumbing, tracing off): a drop that neither frees the page nor
+ * brings a managed device page to its free count of 1 is done in place;
+ * anything else is put_page itself.
+ */
+function putQuiet(k: Kernel, mms: MmState, s: MemSection, i: number, page: Page): void {
+  const w = s.words!;
+  const word = w[i]!;
+  const rc = wordRef(word);
+  if (wordZone(word) === ZONE_DEVICE) {
+    // put_devmap_managed_page: managed types free at 1; the others at 0 (__put_page)
+    const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(i);
+    const managed = mms.devmapManagedKey && pgmap !== null &&
+      (pgmap.type === MEMORY_DEVICE_PRIVATE || pgmap.type === MEMORY_DEVICE_PUBLIC ||
+        pgmap.type === MEMORY_DEVICE_FS_DAX);
+    if (!managed || rc <= 2) return put_page(k, page);
+  } else if (rc <= 1) return put_page(k, page);
+  w[i] = withRef(word, rc - 1);
 }
 
 /**
@@ -957,10 +1049,68 @@ export function migrate_vma(
   if (end <= vma.vm_start || end > vma.vm_end) return -EINVAL;
   if (ops === null || src === null || dst === null || start >= end) return -EINVAL;
   const n = (end - start) / 4096;
+  const fst = k.state(HUB).faults;
+  // simulator fast paths (FaultState.migrateFastPaths, tracing off): scratch space, one-page fusion
+  if (fst.migrateFastPaths && !k.tracing && n <= SCRATCH_PAGES) {
+    const sc = fst.migrateScratch;
+    if (!sc.busy) {
+      sc.busy = true;
+      try {
+        if (n === 1 && !k.faults.anyArmed) {
+          if (migrateOneDevicePrivate(k, ops, vma, start, end, src, dst, priv, sc) === 0) return 0;
+        }
+        src.fill(0, 0, n);
+        const m: Migrate = {
+          vma,
+          src,
+          dst,
+          start,
+          end,
+          npages: 0,
+          cpages: 0,
+          secs: sc.secs,
+          okMapping: -1,
+        };
+        migrate_vma_collect(k, m);
+        return migrate_vma_steps(k, ops, m, end, priv);
+      } finally {
+        sc.busy = false;
+      }
+    }
+  }
   src.fill(0, 0, n);
-  const m: Migrate = { vma, src, dst, start, end, npages: 0, cpages: 0 };
+  const m: Migrate = {
+    vma,
+    src,
+    dst,
+    start,
+    end,
+    npages: 0,
+    cpages: 0,
+    secs: null,
+    okMapping: -1,
+  };
   migrate_vma_collect(k, m);
+  return migrate_vma_steps(k, ops, m, end, priv);
+}
+
+/** Entries of MigrateScratch.secs: the largest call the fast paths take. */
+const SCRATCH_PAGES = 512;
+
+/**
+ * migrate_vma after migrate_vma_collect: prepare, unmap, the callbacks,
+ * migrate_vma_pages and finalize. `end` is the caller's end (the callbacks
+ * get the range as passed). Returns 0.
+ */
+function migrate_vma_steps(
+  k: Kernel,
+  ops: MigrateVmaOps,
+  m: Migrate,
+  end: number,
+  priv: unknown,
+): number {
   if (m.cpages === 0) return 0;
+  const vma = m.vma, src = m.src, dst = m.dst, start = m.start;
   // simulator fast path (FaultState.migrateFastPaths, tracing off): prepare + unmap in one check
   if (!(k.state(HUB).faults.migrateFastPaths && !k.tracing && prepareUnmapFast(k, m))) {
     migrate_vma_prepare(k, m);
@@ -976,5 +1126,132 @@ export function migrate_vma(
   const moved = migrate_vma_finalize(k, m);
   const fst = k.state(HUB).faults;
   if (fst.inDeviceFault > 0 && moved > 1) k.clock.advance((moved - 1) * fst.devExtraNs);
+  return 0;
+}
+
+/**
+ * migrate_vma of the one page [start, start + 4 KiB), fused (simulator
+ * plumbing, FaultState.migrateFastPaths, tracing off, no fault point armed)
+ * for the device's CPU-fault case: the pte is a device-private entry whose
+ * page is small, materialised, anonymous, mapped only there, unlocked and
+ * referenced (count ≥ 2). The steps and their order are migrate_vma's —
+ * src cleared, the walk charged, invalidate_range_start, the collect
+ * (lock, migration entry, rmap), invalidate_range_end, prepare and unmap
+ * (nothing to do for such a page), ops->alloc_and_copy, migrate_vma_pages,
+ * ops->finalize_and_map, finalize — with one page-table lookup and one
+ * section lookup for the source page, and no allocation (the struct
+ * migrate_vma is the scratch one). The callbacks see the same src/dst
+ * arrays, range and flags. Returns -1, before changing anything, for any
+ * other pte; after a notifier has run, anything unexpected continues on
+ * the general steps. Returns 0 otherwise (migrate_vma's result).
+ */
+function migrateOneDevicePrivate(
+  k: Kernel,
+  ops: MigrateVmaOps,
+  vma: VmAreaStruct,
+  start: number,
+  end: number,
+  src: MigratePfns,
+  dst: MigratePfns,
+  priv: unknown,
+  sc: MigrateScratch,
+): number {
+  const mm = vma.vm_mm;
+  const t = mm.pgd.lookup(start);
+  if (t === undefined || t.huge !== 0) return -1;
+  const ptes = t.ptes!;
+  const j = pte_index(start);
+  const pte = ptes[j]!;
+  if (pte === 0 || pte_present(pte)) return -1;
+  const entry = pte_to_swp_entry(pte);
+  if (!is_device_private_entry(entry)) return -1;
+  const page = device_private_entry_to_page(entry);
+  const mms = k.state(HUB).mm;
+  const s = sectionOf(mms, page);
+  if (s === null) return -1;
+  const pi = pageIdx(page);
+  const w = s.words, e = s.ext;
+  if (w === null || e === null || e.rec === null || (e.compound !== null && e.compound[pi] !== 0)) {
+    return -1;
+  }
+  const rec = e.rec, o = pi * EXT_STRIDE;
+  const word = w[pi]!;
+  if (
+    rec[o + EXT_MAPPING] === 0 || rec[o + EXT_MAPCOUNT] !== 1 || (word & PG_locked) !== 0 ||
+    wordZone(word) !== ZONE_DEVICE || wordRef(word) < 2
+  ) {
+    return -1;
+  }
+  const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(pi);
+  if (pgmap === null || pgmap.type !== MEMORY_DEVICE_PRIVATE) return -1;
+  let m = sc.migrate;
+  if (m === null) {
+    m = sc.migrate = {
+      vma,
+      src,
+      dst,
+      start,
+      end,
+      npages: 0,
+      cpages: 0,
+      secs: sc.secs,
+      okMapping: -1,
+    };
+  }
+  m.vma = vma;
+  m.src = src;
+  m.dst = dst;
+  m.start = start;
+  m.end = end;
+  m.npages = 0;
+  m.cpages = 0;
+  m.okMapping = -1;
+  // migrate_vma_collect
+  src[0] = 0;
+  chargeWalk(k);
+  mmu_notifier_invalidate_range_start(k, mm, start, end);
+  if (
+    mm.pgd.lookup(start) !== t || t.ptes !== ptes || ptes[j] !== pte || s.words !== w ||
+    w[pi] !== word || s.ext !== e || e.rec !== rec || rec[o + EXT_MAPCOUNT] !== 1 ||
+    rec[o + EXT_MAPPING] === 0 || (s.runs === null ? s.pgmap : s.pgmapAt(pi)) !== pgmap
+  ) {
+    // a notifier changed the pte or the page: the general collect and steps
+    collect_pmd(k, m, start, end);
+    mmu_notifier_invalidate_range_end(k, mm, start, end);
+    m.end = m.start + m.npages * 4096;
+    return migrate_vma_steps(k, ops, m, end, priv);
+  }
+  const write = is_write_device_private_entry(entry);
+  const mpfn = page * 64 + (MIGRATE_PFN_VALID | MIGRATE_PFN_DEVICE | MIGRATE_PFN_MIGRATE |
+    MIGRATE_PFN_LOCKED | (write ? MIGRATE_PFN_WRITE : 0));
+  w[pi] = (word | PG_locked) >>> 0; // trylock_page; get_page and the mapping's put_page cancel out
+  ptes[j] = swp_entry_to_pte(make_migration_entry(page, write));
+  rec[o + EXT_MAPCOUNT] = 0; // page_remove_rmap
+  sc.secs[0] = s;
+  dst[0] = 0;
+  src[0] = mpfn;
+  m.npages = 1;
+  m.cpages = 1;
+  mmu_notifier_invalidate_range_end(k, mm, start, end);
+  // prepare + unmap: nothing to do for a locked, unmapped device-private page
+  if (
+    src[0] !== mpfn || s.words !== w || (w[pi]! & PG_locked) === 0 || s.ext !== e ||
+    e.rec !== rec || rec[o + EXT_MAPCOUNT] !== 0
+  ) {
+    return migrate_vma_steps(k, ops, m, end, priv);
+  }
+  ops.alloc_and_copy(k, vma, src, dst, start, end, priv);
+  // migrate_vma_pages: the one entry
+  const sv = src[0]!, dv = dst[0]!;
+  if ((dv & MIGRATE_PFN_VALID) === 0) src[0] = sv - (sv & MIGRATE_PFN_MIGRATE);
+  else if (
+    (sv & MIGRATE_PFN_VALID) === 0 ||
+    !pagesEntryFast(k, m, 0, (sv - (sv & 63)) / 64, (dv - (dv & 63)) / 64)
+  ) {
+    migrate_vma_pages(k, m);
+  }
+  ops.finalize_and_map(k, vma, src, dst, start, end, priv);
+  // migrate_vma_finalize: the one entry (one move: no extra batch cost)
+  if (finalizeEntryFast(k, m, mms, 0) < 0) finalize_entry(k, m, 0);
   return 0;
 }
