@@ -737,8 +737,13 @@ function migrate_page(k: Kernel, newpage: Page, page: Page): number {
  * check and state copy from one section lookup a side. Returns false,
  * having changed nothing, for any other entry.
  */
-function pagesEntryFast(k: Kernel, m: Migrate, i: number, page: Page, newpage: Page): boolean {
-  const mms = k.state(HUB).mm;
+function pagesEntryFast(
+  mms: MmState,
+  m: Migrate,
+  i: number,
+  page: Page,
+  newpage: Page,
+): boolean {
   const ps = srcSection(mms, m, i, page), ns = sectionOf(mms, newpage);
   if (ps === null || ns === null) return false;
   const pi = pageIdx(page), ni = pageIdx(newpage);
@@ -786,7 +791,9 @@ function migrate_vma_pages(k: Kernel, m: Migrate): void {
   const mm = m.vma.vm_mm;
   let notified = false;
   let mmu_start = 0;
-  const fast = !k.tracing && k.state(HUB).faults.migrateFastPaths;
+  const hub = k.state(HUB);
+  const fast = !k.tracing && hub.faults.migrateFastPaths;
+  const mms = hub.mm;
   for (let i = 0, addr = m.start; i < npages; addr += 4096, i++) {
     const newpage = migrate_pfn_to_page(m.dst[i]!);
     const page = migrate_pfn_to_page(m.src[i]!);
@@ -795,7 +802,7 @@ function migrate_vma_pages(k: Kernel, m: Migrate): void {
       continue;
     }
     // simulator fast path (FaultState.migrateFastPaths, tracing off): same effects, one lookup a side
-    if (page !== null && fast && pagesEntryFast(k, m, i, page, newpage)) continue;
+    if (page !== null && fast && pagesEntryFast(mms, m, i, page, newpage)) continue;
     if (page === null) {
       if ((m.src[i]! & MIGRATE_PFN_MIGRATE) === 0) continue;
       if (!notified) {
@@ -937,7 +944,10 @@ function finalizeEntryFast(k: Kernel, m: Migrate, mms: MmState, i: number): numb
       if (cur !== 0 && !pte_present(cur)) {
         const entry = pte_to_swp_entry(cur);
         if (is_migration_entry(entry) && migration_entry_to_page(entry) === page) {
-          get_page(k, newpage);
+          // get_page(newpage): small, materialised; in place unless the count spills
+          const rc = wordRef(nw[ni]!) + 1;
+          if (rc > 0 && rc <= 0x7fffff) nw[ni] = withRef(nw[ni]!, rc);
+          else get_page(k, newpage);
           let pte = pte_mkold(pfn_pte(newpage, vma.vm_page_prot));
           if (is_write_migration_entry(entry)) pte = maybe_mkwrite(pte, vma);
           if (wordZone(nw[ni]!) === ZONE_DEVICE) {
@@ -1246,7 +1256,7 @@ function migrateOneDevicePrivate(
   if ((dv & MIGRATE_PFN_VALID) === 0) src[0] = sv - (sv & MIGRATE_PFN_MIGRATE);
   else if (
     (sv & MIGRATE_PFN_VALID) === 0 ||
-    !pagesEntryFast(k, m, 0, (sv - (sv & 63)) / 64, (dv - (dv & 63)) / 64)
+    !pagesEntryFast(mms, m, 0, (sv - (sv & 63)) / 64, (dv - (dv & 63)) / 64)
   ) {
     migrate_vma_pages(k, m);
   }
