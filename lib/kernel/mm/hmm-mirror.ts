@@ -299,6 +299,20 @@ const hmm_mmu_notifier_ops: MmuNotifierOps = {
 };
 
 /**
+ * Whether every mmu notifier registered on `mm` is HMM's (simulator
+ * plumbing for migrate_vma's fast paths): then
+ * mmu_notifier_invalidate_range_end only invalidates HMM ranges and calls
+ * no driver, so the pages and ptes it brackets stay as the walk left them.
+ */
+export function mmNotifiersAreHmm(mm: MmStruct): boolean {
+  const mnm = mm.mmu_notifier_mm;
+  if (mnm === null) return true;
+  const l = mnm.list;
+  for (let i = 0; i < l.length; i++) if (l[i]!.ops !== hmm_mmu_notifier_ops) return false;
+  return true;
+}
+
+/**
  * hmm_register(mm) (static): mm->hmm, created (and HMM's mmu notifier
  * registered) on first use. NULL if the allocation fails (fault point
  * "kmalloc").

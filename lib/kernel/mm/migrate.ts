@@ -129,6 +129,7 @@ import {
   swp_entry_to_pte,
 } from "./pgtable.ts";
 import { is_zero_pfn } from "./ram-alloc.ts";
+import { mmNotifiersAreHmm } from "./hmm-mirror.ts";
 import { get_page, put_page } from "./swap.ts";
 import {
   page_add_new_anon_rmap,
@@ -232,6 +233,11 @@ export interface Migrate {
   secs: (MemSection | null)[] | null;
   /** Simulator plumbing: a page->mapping value whose anon_vma was seen to link only `vma` (-1: none yet). */
   okMapping: number;
+  /**
+   * Simulator plumbing: every page collected so far was taken by the fast
+   * collect and already met prepareUnmapFast's conditions there.
+   */
+  prepOk: boolean;
 }
 
 function emit(
@@ -393,34 +399,56 @@ function collect_pte_fast(
   if (pte === 0) return collect_pte(k, m, ptes, addr);
   if (!pte_present(pte)) {
     const entry = pte_to_swp_entry(pte);
-    if (!is_device_private_entry(entry)) return collect_pte(k, m, ptes, addr);
+    if (!is_device_private_entry(entry)) return collect_pte(k, m, ptes, addr); // skipped: no page
     page = device_private_entry_to_page(entry);
     mpfn = page * 64 + (MIGRATE_PFN_VALID | MIGRATE_PFN_DEVICE | MIGRATE_PFN_MIGRATE);
     if (is_write_device_private_entry(entry)) mpfn += MIGRATE_PFN_WRITE;
   } else {
-    if (pte_special(pte)) return collect_pte(k, m, ptes, addr);
+    if (pte_special(pte)) return collectGeneral(k, m, ptes, addr);
     page = pte_pfn(pte);
     if (is_zero_pfn(k, page)) return collect_pte(k, m, ptes, addr);
     mpfn = page * 64 + (MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE);
     if (pte_write(pte)) mpfn += MIGRATE_PFN_WRITE;
   }
   const s = sectionOf(mms, page);
-  if (s === null) return collect_pte(k, m, ptes, addr);
+  if (s === null) return collectGeneral(k, m, ptes, addr);
   const pi = pageIdx(page);
   const w = s.words, e = s.ext;
   if (
     w === null || e === null || e.rec === null || (e.compound !== null && e.compound[pi] !== 0) ||
     e.rec[pi * EXT_STRIDE + EXT_MAPPING] === 0 || (w[pi]! & PG_locked) !== 0 ||
     s.ref(pi) < (wordZone(w[pi]!) === ZONE_DEVICE ? 2 : 1)
-  ) return collect_pte(k, m, ptes, addr);
+  ) return collectGeneral(k, m, ptes, addr);
   m.cpages++;
   w[pi] = (w[pi]! | PG_locked) >>> 0; // trylock_page
   mpfn += MIGRATE_PFN_LOCKED;
   ptes[i] = swp_entry_to_pte(make_migration_entry(page, (mpfn & MIGRATE_PFN_WRITE) !== 0));
-  e.rec[pi * EXT_STRIDE + EXT_MAPCOUNT]!--; // page_remove_rmap
+  const o = pi * EXT_STRIDE;
+  const rec = e.rec;
+  rec[o + EXT_MAPCOUNT]!--; // page_remove_rmap
   if (secs !== null) secs[m.npages] = s;
+  // prepareUnmapFast's conditions, checked with the page in hand: now unmapped, and private, or
+  // on the LRU and not pinned
+  if (m.prepOk) {
+    if (rec[o + EXT_MAPCOUNT] !== 0) m.prepOk = false;
+    else if (wordZone(w[pi]!) === ZONE_DEVICE) {
+      const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(pi);
+      if (pgmap === null || pgmap.type !== MEMORY_DEVICE_PRIVATE) m.prepOk = false;
+    } else if ((rec[o + EXT_FLAGS]! & PG_lru) === 0) m.prepOk = false;
+    else {
+      const raw = rec[o + EXT_MAPPING]!;
+      const extra = (raw & 1) === 0 && mappingObject(k, raw) !== null ? 2 : 1;
+      if (s.ref(pi) - extra > 0) m.prepOk = false; // pinned
+    }
+  }
   m.dst[m.npages] = 0;
   m.src[m.npages++] = mpfn;
+}
+
+/** collect_pte for a pte the fast collect does not take (it may collect a page prepareUnmapFast must check). */
+function collectGeneral(k: Kernel, m: Migrate, ptes: Float64Array, addr: number): void {
+  m.prepOk = false;
+  collect_pte(k, m, ptes, addr);
 }
 
 /**
@@ -556,7 +584,9 @@ function prepareUnmapFast(k: Kernel, m: Migrate): boolean {
   const npages = m.npages;
   const src = m.src;
   const mms = k.state(HUB).mm;
-  for (let i = 0; i < npages; i++) {
+  // the checks were made by the fast collect, and invalidate_range_end cannot have undone them
+  const checked = m.prepOk && mmNotifiersAreHmm(m.vma.vm_mm);
+  for (let i = 0; i < npages && !checked; i++) {
     const sv = src[i]!;
     if ((sv & MIGRATE_PFN_VALID) === 0) continue;
     if (
@@ -1080,6 +1110,7 @@ export function migrate_vma(
           cpages: 0,
           secs: sc.secs,
           okMapping: -1,
+          prepOk: true,
         };
         migrate_vma_collect(k, m);
         return migrate_vma_steps(k, ops, m, end, priv);
@@ -1099,6 +1130,7 @@ export function migrate_vma(
     cpages: 0,
     secs: null,
     okMapping: -1,
+    prepOk: true,
   };
   migrate_vma_collect(k, m);
   return migrate_vma_steps(k, ops, m, end, priv);
@@ -1206,6 +1238,7 @@ function migrateOneDevicePrivate(
       cpages: 0,
       secs: sc.secs,
       okMapping: -1,
+      prepOk: true,
     };
   }
   m.vma = vma;
@@ -1216,6 +1249,7 @@ function migrateOneDevicePrivate(
   m.npages = 0;
   m.cpages = 0;
   m.okMapping = -1;
+  m.prepOk = true;
   // migrate_vma_collect
   src[0] = 0;
   chargeWalk(k);
