@@ -1077,8 +1077,10 @@ export function migrate_vma(
   dst: MigratePfns | null,
   priv: unknown,
 ): number {
-  start -= start % 4096;
-  end -= end % 4096;
+  // start &= PAGE_MASK, end &= PAGE_MASK: a float `%` is a libc call, a literal division by 4096
+  // is exact; the same result as `x - x % 4096` for every number (truncating below zero)
+  start = start >= 0 ? Math.floor(start / 4096) * 4096 : start - start % 4096;
+  end = end >= 0 ? Math.floor(end / 4096) * 4096 : end - end % 4096;
   if (
     vma === null || is_vm_hugetlb_page(vma) || (vma.vm_flags & VM_SPECIAL) !== 0 ||
     vma_is_dax(k, vma)
