@@ -169,15 +169,15 @@ import { HUB } from "./hub.ts";
 
 /**
  * Per-kernel scratch space of migrate_vma's fast paths (simulator plumbing):
- * the struct migrate_vma of the fused single-page path, and the section and
- * index of each collected page of a batch so that later steps do not look
- * them up again. `busy` marks it in use: a migrate_vma nested inside a
- * callback of another (which 4.20 never does) takes the general path.
+ * the struct migrate_vma of a one-page call (the device's CPU fault), and
+ * the section of each collected page so that later steps do not look it up
+ * again. `busy` marks it in use: a migrate_vma nested inside a callback of
+ * another (which 4.20 never does) allocates its own.
  */
 export class MigrateScratch {
   /** Whether a migrate_vma fast path is using this scratch space. */
   busy = false;
-  /** The fused path's struct migrate_vma (set up on first use). */
+  /** The struct migrate_vma of one-page calls (set up on first use). */
   migrate: Migrate | null = null;
   /** Section of the page of src[i], or null (no page, or not collected by the fast path). */
   readonly secs: (MemSection | null)[] = [];
@@ -386,46 +386,28 @@ export function do_swap_page(k: Kernel, vmf: VmFault): number {
   if (non_swap_entry(entry)) {
     if (is_migration_entry(entry)) return 0; // migration_entry_wait
     if (is_device_private_entry(entry)) {
-      return do_swap_page_device(k, vmf.vma, vmf.address, vmf.flags, entry);
+      const hub = k.state(HUB);
+      const st = hub.faults;
+      st.devicePrivate++;
+      k.clock.advance(st.devNs);
+      st.inDeviceFault++;
+      const cs = hub.cs;
+      cs.suppressCharge++;
+      let ret: number;
+      try {
+        ret = device_private_entry_fault(k, vmf.vma, vmf.address, entry, vmf.flags, null);
+      } finally {
+        st.inDeviceFault--;
+        cs.suppressCharge--;
+      }
+      if ((ret & VM_FAULT_ERROR) !== 0) st.devicePrivateFailed++;
+      if (k.trace.on) traceFault(k, "device_private", vmf, ret);
+      return ret;
     }
     if (is_hwpoison_entry(entry)) return VM_FAULT_HWPOISON;
   }
   print_bad_pte(k, vmf.vma, vmf.address, vmf.orig_pte);
   return VM_FAULT_SIGBUS;
-}
-
-/**
- * do_swap_page's device-private branch for `entry`, the swap entry of the
- * pte at `address` of `vma`: count it, charge devPriv.cpuFaultMigrateBack
- * (the costs inside are part of that composite), call
- * device_private_entry_fault, count a failure, trace. Returns its result.
- */
-function do_swap_page_device(
-  k: Kernel,
-  vma: VmAreaStruct,
-  address: number,
-  flags: number,
-  entry: number,
-): number {
-  const hub = k.state(HUB);
-  const st = hub.faults;
-  st.devicePrivate++;
-  k.clock.advance(st.devNs);
-  st.inDeviceFault++;
-  const cs = hub.cs;
-  cs.suppressCharge++;
-  let ret: number;
-  try {
-    ret = device_private_entry_fault(k, vma, address, entry, flags, null);
-  } finally {
-    st.inDeviceFault--;
-    cs.suppressCharge--;
-  }
-  if ((ret & VM_FAULT_ERROR) !== 0) st.devicePrivateFailed++;
-  if (k.trace.on) {
-    k.trace.emit({ kind: "fault", op: "device_private", mm: vma.vm_mm.id, addr: address, ret });
-  }
-  return ret;
 }
 
 /**
@@ -814,19 +796,6 @@ export function handle_mm_fault(
         k.clock.advance(st.minorNs);
         if (k.tracing) k.trace.emit({ kind: "fault", op: "anon", mm: vma.vm_mm.id, addr, ret: 0 });
         return 0;
-      }
-    }
-  }
-  if ((vma.vm_flags & VM_HUGETLB) === 0 && st.fastPaths && st.migrateFastPaths) {
-    // Fast path (simulator plumbing; tests/kernel/mm/migrate_fast_test.ts compares it with the
-    // general path): a device-private entry in an existing pte page is what __handle_mm_fault →
-    // handle_pte_fault → do_swap_page hand to device_private_entry_fault, without the VmFault
-    const t = vma.vm_mm.pgd.lookup(addr);
-    if (t !== undefined && t.huge === 0) {
-      const pte = t.ptes![pte_index(addr)]!;
-      if (pte !== 0 && !pte_present(pte)) {
-        const entry = pte_to_swp_entry(pte);
-        if (is_device_private_entry(entry)) return do_swap_page_device(k, vma, addr, flags, entry);
       }
     }
   }

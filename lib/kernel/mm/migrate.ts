@@ -53,10 +53,16 @@
  * default, only while tracing is off): collect per pte, prepare + unmap,
  * migrate_vma_pages per entry and finalize have specialisations for the
  * common batch (small, materialised, anonymous pages mapped once; system
- * RAM or device-private) that read each page's section once. They change
- * nothing a caller or driver can see — the same callbacks in the same
- * order, MIGRATE_PFN_* results, memmap, page tables, counters and clock —
- * and hand any other entry to the general code;
+ * RAM or device-private) that read each page's section once. The fast
+ * collect keeps each page's section (FaultState.migrateScratch, no
+ * allocation) for the later steps and checks prepare/unmap's conditions
+ * with the page in hand; a one-page call (the device's CPU fault) uses the
+ * scratch struct migrate_vma and skips the walk's loops. Every step keeps
+ * its kernel function as a frame (the call chain that notifier callbacks,
+ * ops->alloc_and_copy / finalize_and_map and page_free see is the general
+ * path's). They change nothing a caller or driver can see — the same
+ * callbacks in the same order, MIGRATE_PFN_* results, memmap, page tables,
+ * counters and clock — and hand any other entry to the general code;
  * tests/kernel/mm/migrate_fast_test.ts compares the two.
  *
  * @module
@@ -238,6 +244,11 @@ export interface Migrate {
    * collect and already met prepareUnmapFast's conditions there.
    */
   prepOk: boolean;
+  /**
+   * Simulator plumbing: the memory model when the call started with
+   * FaultState.migrateFastPaths on (each step also needs tracing off), else null.
+   */
+  mms: MmState | null;
 }
 
 function emit(
@@ -310,8 +321,8 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
   }
   const ptes = t.ptes!;
   // simulator fast path (FaultState.migrateFastPaths, tracing off): same effects, fewer lookups
-  if (!k.tracing && k.state(HUB).faults.migrateFastPaths) {
-    const mms = k.state(HUB).mm;
+  const mms = m.mms;
+  if (mms !== null && !k.tracing) {
     for (let addr = start; addr < end; addr += 4096) collect_pte_fast(k, m, mms, ptes, addr);
     return;
   }
@@ -459,9 +470,17 @@ function migrate_vma_collect(k: Kernel, m: Migrate): void {
   const mm = m.vma.vm_mm;
   chargeWalk(k);
   mmu_notifier_invalidate_range_start(k, mm, m.start, m.end);
-  for (let addr = m.start, next: number; addr < m.end; addr = next) {
-    next = pmd_addr_end(addr, m.end);
-    collect_pmd(k, m, addr, next);
+  const t = m.end - m.start === 4096 && m.mms !== null && !k.tracing
+    ? mm.pgd.lookup(m.start)
+    : undefined;
+  if (t !== undefined && t.huge === 0) {
+    // one page under a pte page (the device's CPU fault): collect_pmd's pte step, without its walk
+    collect_pte_fast(k, m, m.mms!, t.ptes!, m.start);
+  } else {
+    for (let addr = m.start, next: number; addr < m.end; addr = next) {
+      next = pmd_addr_end(addr, m.end);
+      collect_pmd(k, m, addr, next);
+    }
   }
   mmu_notifier_invalidate_range_end(k, mm, m.start, m.end);
   m.end = m.start + m.npages * 4096;
@@ -583,7 +602,7 @@ function migrate_vma_prepare(k: Kernel, m: Migrate): void {
 function prepareUnmapFast(k: Kernel, m: Migrate): boolean {
   const npages = m.npages;
   const src = m.src;
-  const mms = k.state(HUB).mm;
+  const mms = m.mms!;
   // the checks were made by the fast collect, and invalidate_range_end cannot have undone them
   const checked = m.prepOk && mmNotifiersAreHmm(m.vma.vm_mm);
   for (let i = 0; i < npages && !checked; i++) {
@@ -821,9 +840,22 @@ function migrate_vma_pages(k: Kernel, m: Migrate): void {
   const mm = m.vma.vm_mm;
   let notified = false;
   let mmu_start = 0;
-  const hub = k.state(HUB);
-  const fast = !k.tracing && hub.faults.migrateFastPaths;
-  const mms = hub.mm;
+  const mms = m.mms;
+  const fast = mms !== null && !k.tracing;
+  if (fast && npages === 1) {
+    // one entry (the device's CPU fault): the loop's first iteration, without its set-up
+    const sv = m.src[0]!, dv = m.dst[0]!;
+    if ((dv & MIGRATE_PFN_VALID) === 0) {
+      m.src[0] = sv - (sv & MIGRATE_PFN_MIGRATE);
+      return;
+    }
+    if (
+      (sv & MIGRATE_PFN_VALID) !== 0 &&
+      pagesEntryFast(mms, m, 0, (sv - (sv & 63)) / 64, (dv - (dv & 63)) / 64)
+    ) {
+      return;
+    }
+  }
   for (let i = 0, addr = m.start; i < npages; addr += 4096, i++) {
     const newpage = migrate_pfn_to_page(m.dst[i]!);
     const page = migrate_pfn_to_page(m.src[i]!);
@@ -832,7 +864,7 @@ function migrate_vma_pages(k: Kernel, m: Migrate): void {
       continue;
     }
     // simulator fast path (FaultState.migrateFastPaths, tracing off): same effects, one lookup a side
-    if (page !== null && fast && pagesEntryFast(mms, m, i, page, newpage)) continue;
+    if (page !== null && fast && pagesEntryFast(mms!, m, i, page, newpage)) continue;
     if (page === null) {
       if ((m.src[i]! & MIGRATE_PFN_MIGRATE) === 0) continue;
       if (!notified) {
@@ -901,7 +933,13 @@ function finalize_entry(k: Kernel, m: Migrate, i: number): number {
 /** migrate_vma_finalize(migrate): remap (new page or old), unlock, drop references. */
 function migrate_vma_finalize(k: Kernel, m: Migrate): number {
   // simulator fast path (FaultState.migrateFastPaths): same effects, fewer lookups
-  if (k.state(HUB).faults.migrateFastPaths && !k.tracing) return finalizeFast(k, m);
+  if (m.mms !== null && !k.tracing) {
+    if (m.npages === 1) {
+      const r = finalizeEntryFast(k, m, m.mms, 0);
+      return r >= 0 ? r : finalize_entry(k, m, 0);
+    }
+    return finalizeFast(k, m, m.mms);
+  }
   const npages = m.npages;
   let moved = 0;
   for (let i = 0; i < npages; i++) moved += finalize_entry(k, m, i);
@@ -919,9 +957,8 @@ function migrate_vma_finalize(k: Kernel, m: Migrate): number {
  * per entry is the general path's: remap, unlock and drop the old page,
  * unlock and drop the new one. Any other entry takes finalize_entry.
  */
-function finalizeFast(k: Kernel, m: Migrate): number {
+function finalizeFast(k: Kernel, m: Migrate, mms: MmState): number {
   const npages = m.npages;
-  const mms = k.state(HUB).mm;
   let moved = 0;
   for (let i = 0; i < npages; i++) {
     const r = finalizeEntryFast(k, m, mms, i);
@@ -1091,213 +1128,81 @@ export function migrate_vma(
   if (end <= vma.vm_start || end > vma.vm_end) return -EINVAL;
   if (ops === null || src === null || dst === null || start >= end) return -EINVAL;
   const n = (end - start) / 4096;
-  const fst = k.state(HUB).faults;
-  // simulator fast paths (FaultState.migrateFastPaths, tracing off): scratch space, one-page fusion
-  if (fst.migrateFastPaths && !k.tracing && n <= SCRATCH_PAGES) {
-    const sc = fst.migrateScratch;
-    if (!sc.busy) {
-      sc.busy = true;
-      try {
-        if (n === 1 && !k.faults.anyArmed) {
-          if (migrateOneDevicePrivate(k, ops, vma, start, end, src, dst, priv, sc) === 0) return 0;
-        }
-        src.fill(0, 0, n);
-        const m: Migrate = {
-          vma,
-          src,
-          dst,
-          start,
-          end,
-          npages: 0,
-          cpages: 0,
-          secs: sc.secs,
-          okMapping: -1,
-          prepOk: true,
-        };
-        migrate_vma_collect(k, m);
-        return migrate_vma_steps(k, ops, m, end, priv);
-      } finally {
-        sc.busy = false;
-      }
-    }
+  const hub = k.state(HUB);
+  const fst = hub.faults;
+  const fast = fst.migrateFastPaths && !k.tracing;
+  const mms = fst.migrateFastPaths ? hub.mm : null;
+  // simulator plumbing (FaultState.migrateFastPaths, tracing off): the fast steps use the kernel's
+  // scratch space (one struct migrate_vma for a one-page call, the collected pages' sections)
+  let sc: MigrateScratch | null = null;
+  if (fast && n <= SCRATCH_PAGES && !fst.migrateScratch.busy) {
+    sc = fst.migrateScratch;
+    sc.busy = true;
   }
-  src.fill(0, 0, n);
-  const m: Migrate = {
-    vma,
-    src,
-    dst,
-    start,
-    end,
-    npages: 0,
-    cpages: 0,
-    secs: null,
-    okMapping: -1,
-    prepOk: true,
-  };
-  migrate_vma_collect(k, m);
-  return migrate_vma_steps(k, ops, m, end, priv);
+  try {
+    let m: Migrate;
+    if (n === 1 && src.length > 0) src[0] = 0;
+    else src.fill(0, 0, n);
+    if (sc !== null && n === 1) {
+      m = sc.migrate ??= {
+        vma,
+        src,
+        dst,
+        start,
+        end,
+        npages: 0,
+        cpages: 0,
+        secs: sc.secs,
+        okMapping: -1,
+        prepOk: true,
+        mms,
+      };
+      m.vma = vma;
+      m.src = src;
+      m.dst = dst;
+      m.start = start;
+      m.end = end;
+      m.npages = 0;
+      m.cpages = 0;
+      m.okMapping = -1;
+      m.prepOk = true;
+      m.mms = mms;
+    } else {
+      m = {
+        vma,
+        src,
+        dst,
+        start,
+        end,
+        npages: 0,
+        cpages: 0,
+        secs: sc === null ? null : sc.secs,
+        okMapping: -1,
+        prepOk: true,
+        mms,
+      };
+    }
+    migrate_vma_collect(k, m);
+    if (m.cpages === 0) return 0;
+    // simulator fast path (FaultState.migrateFastPaths, tracing off): prepare + unmap in one check
+    if (!(mms !== null && !k.tracing && prepareUnmapFast(k, m))) {
+      migrate_vma_prepare(k, m);
+      if (m.cpages === 0) return 0;
+      migrate_vma_unmap(k, m);
+      if (m.cpages === 0) return 0;
+    }
+    ops.alloc_and_copy(k, vma, src, dst, start, end, priv);
+    if (k.trace.on) emit(k, "alloc_and_copy", m);
+    migrate_vma_pages(k, m);
+    ops.finalize_and_map(k, vma, src, dst, start, end, priv);
+    if (k.trace.on) emit(k, "finalize_and_map", m);
+    const moved = migrate_vma_finalize(k, m);
+    if (fst.inDeviceFault > 0 && moved > 1) k.clock.advance((moved - 1) * fst.devExtraNs);
+    return 0;
+  } finally {
+    if (sc !== null) sc.busy = false;
+  }
 }
 
 /** Entries of MigrateScratch.secs: the largest call the fast paths take. */
 const SCRATCH_PAGES = 512;
-
-/**
- * migrate_vma after migrate_vma_collect: prepare, unmap, the callbacks,
- * migrate_vma_pages and finalize. `end` is the caller's end (the callbacks
- * get the range as passed). Returns 0.
- */
-function migrate_vma_steps(
-  k: Kernel,
-  ops: MigrateVmaOps,
-  m: Migrate,
-  end: number,
-  priv: unknown,
-): number {
-  if (m.cpages === 0) return 0;
-  const vma = m.vma, src = m.src, dst = m.dst, start = m.start;
-  // simulator fast path (FaultState.migrateFastPaths, tracing off): prepare + unmap in one check
-  if (!(k.state(HUB).faults.migrateFastPaths && !k.tracing && prepareUnmapFast(k, m))) {
-    migrate_vma_prepare(k, m);
-    if (m.cpages === 0) return 0;
-    migrate_vma_unmap(k, m);
-    if (m.cpages === 0) return 0;
-  }
-  ops.alloc_and_copy(k, vma, src, dst, start, end, priv);
-  if (k.trace.on) emit(k, "alloc_and_copy", m);
-  migrate_vma_pages(k, m);
-  ops.finalize_and_map(k, vma, src, dst, start, end, priv);
-  if (k.trace.on) emit(k, "finalize_and_map", m);
-  const moved = migrate_vma_finalize(k, m);
-  const fst = k.state(HUB).faults;
-  if (fst.inDeviceFault > 0 && moved > 1) k.clock.advance((moved - 1) * fst.devExtraNs);
-  return 0;
-}
-
-/**
- * migrate_vma of the one page [start, start + 4 KiB), fused (simulator
- * plumbing, FaultState.migrateFastPaths, tracing off, no fault point armed)
- * for the device's CPU-fault case: the pte is a device-private entry whose
- * page is small, materialised, anonymous, mapped only there, unlocked and
- * referenced (count ≥ 2). The steps and their order are migrate_vma's —
- * src cleared, the walk charged, invalidate_range_start, the collect
- * (lock, migration entry, rmap), invalidate_range_end, prepare and unmap
- * (nothing to do for such a page), ops->alloc_and_copy, migrate_vma_pages,
- * ops->finalize_and_map, finalize — with one page-table lookup and one
- * section lookup for the source page, and no allocation (the struct
- * migrate_vma is the scratch one). The callbacks see the same src/dst
- * arrays, range and flags. Returns -1, before changing anything, for any
- * other pte; after a notifier has run, anything unexpected continues on
- * the general steps. Returns 0 otherwise (migrate_vma's result).
- */
-function migrateOneDevicePrivate(
-  k: Kernel,
-  ops: MigrateVmaOps,
-  vma: VmAreaStruct,
-  start: number,
-  end: number,
-  src: MigratePfns,
-  dst: MigratePfns,
-  priv: unknown,
-  sc: MigrateScratch,
-): number {
-  const mm = vma.vm_mm;
-  const t = mm.pgd.lookup(start);
-  if (t === undefined || t.huge !== 0) return -1;
-  const ptes = t.ptes!;
-  const j = pte_index(start);
-  const pte = ptes[j]!;
-  if (pte === 0 || pte_present(pte)) return -1;
-  const entry = pte_to_swp_entry(pte);
-  if (!is_device_private_entry(entry)) return -1;
-  const page = device_private_entry_to_page(entry);
-  const mms = k.state(HUB).mm;
-  const s = sectionOf(mms, page);
-  if (s === null) return -1;
-  const pi = pageIdx(page);
-  const w = s.words, e = s.ext;
-  if (w === null || e === null || e.rec === null || (e.compound !== null && e.compound[pi] !== 0)) {
-    return -1;
-  }
-  const rec = e.rec, o = pi * EXT_STRIDE;
-  const word = w[pi]!;
-  if (
-    rec[o + EXT_MAPPING] === 0 || rec[o + EXT_MAPCOUNT] !== 1 || (word & PG_locked) !== 0 ||
-    wordZone(word) !== ZONE_DEVICE || wordRef(word) < 2
-  ) {
-    return -1;
-  }
-  const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(pi);
-  if (pgmap === null || pgmap.type !== MEMORY_DEVICE_PRIVATE) return -1;
-  let m = sc.migrate;
-  if (m === null) {
-    m = sc.migrate = {
-      vma,
-      src,
-      dst,
-      start,
-      end,
-      npages: 0,
-      cpages: 0,
-      secs: sc.secs,
-      okMapping: -1,
-      prepOk: true,
-    };
-  }
-  m.vma = vma;
-  m.src = src;
-  m.dst = dst;
-  m.start = start;
-  m.end = end;
-  m.npages = 0;
-  m.cpages = 0;
-  m.okMapping = -1;
-  m.prepOk = true;
-  // migrate_vma_collect
-  src[0] = 0;
-  chargeWalk(k);
-  mmu_notifier_invalidate_range_start(k, mm, start, end);
-  if (
-    mm.pgd.lookup(start) !== t || t.ptes !== ptes || ptes[j] !== pte || s.words !== w ||
-    w[pi] !== word || s.ext !== e || e.rec !== rec || rec[o + EXT_MAPCOUNT] !== 1 ||
-    rec[o + EXT_MAPPING] === 0 || (s.runs === null ? s.pgmap : s.pgmapAt(pi)) !== pgmap
-  ) {
-    // a notifier changed the pte or the page: the general collect and steps
-    collect_pmd(k, m, start, end);
-    mmu_notifier_invalidate_range_end(k, mm, start, end);
-    m.end = m.start + m.npages * 4096;
-    return migrate_vma_steps(k, ops, m, end, priv);
-  }
-  const write = is_write_device_private_entry(entry);
-  const mpfn = page * 64 + (MIGRATE_PFN_VALID | MIGRATE_PFN_DEVICE | MIGRATE_PFN_MIGRATE |
-    MIGRATE_PFN_LOCKED | (write ? MIGRATE_PFN_WRITE : 0));
-  w[pi] = (word | PG_locked) >>> 0; // trylock_page; get_page and the mapping's put_page cancel out
-  ptes[j] = swp_entry_to_pte(make_migration_entry(page, write));
-  rec[o + EXT_MAPCOUNT] = 0; // page_remove_rmap
-  sc.secs[0] = s;
-  dst[0] = 0;
-  src[0] = mpfn;
-  m.npages = 1;
-  m.cpages = 1;
-  mmu_notifier_invalidate_range_end(k, mm, start, end);
-  // prepare + unmap: nothing to do for a locked, unmapped device-private page
-  if (
-    src[0] !== mpfn || s.words !== w || (w[pi]! & PG_locked) === 0 || s.ext !== e ||
-    e.rec !== rec || rec[o + EXT_MAPCOUNT] !== 0
-  ) {
-    return migrate_vma_steps(k, ops, m, end, priv);
-  }
-  ops.alloc_and_copy(k, vma, src, dst, start, end, priv);
-  // migrate_vma_pages: the one entry
-  const sv = src[0]!, dv = dst[0]!;
-  if ((dv & MIGRATE_PFN_VALID) === 0) src[0] = sv - (sv & MIGRATE_PFN_MIGRATE);
-  else if (
-    (sv & MIGRATE_PFN_VALID) === 0 ||
-    !pagesEntryFast(mms, m, 0, (sv - (sv & 63)) / 64, (dv - (dv & 63)) / 64)
-  ) {
-    migrate_vma_pages(k, m);
-  }
-  ops.finalize_and_map(k, vma, src, dst, start, end, priv);
-  // migrate_vma_finalize: the one entry (one move: no extra batch cost)
-  if (finalizeEntryFast(k, m, mms, 0) < 0) finalize_entry(k, m, 0);
-  return 0;
-}

@@ -170,16 +170,17 @@ function runGpu(fast: boolean, tracing: boolean, seed: number): unknown {
 }
 
 /**
- * The one-page workload of the fused device-private fault path: a buffer
- * moved to the device page by page, CPU loads and stores faulting single
- * pages back, single-page migrations to the device, a fork part way (the
- * device-private entries are then mapped twice: the fused path must step
- * aside), the child's exit, and allocation failures injected. With
- * `notifier`, a second (non-HMM) mmu notifier on the mm logs every
- * invalidation and, on every fifth invalidate_range_start, takes a
- * reference on the device page under the range (dropped on the next
- * invalidate_range_end): the page changes between the fused path's checks
- * and its collect, and invalidate_range_end is no longer only HMM's.
+ * The one-page workload of the device's CPU fault (migrate_vma of one page
+ * on the scratch struct migrate_vma): a buffer moved to the device, CPU
+ * loads and stores faulting single pages back, single-page migrations to
+ * the device, a fork part way (the device-private entries are then mapped
+ * twice: the general prepare/unmap must run), the child's exit, and
+ * allocation failures injected. With `notifier`, a second (non-HMM) mmu
+ * notifier on the mm logs every invalidation and, on every fifth
+ * invalidate_range_start, takes a reference on the device page under the
+ * range (dropped on the next invalidate_range_end): the collected page is
+ * then pinned (migrate_page's count check fails) and invalidate_range_end
+ * is no longer only HMM's (prepareUnmapFast must check every page).
  */
 function runOnePage(fast: boolean, notifier: boolean, seed: number): unknown {
   const m = bootMachine("small", { series: "v5.0", seed });
@@ -257,7 +258,7 @@ function runOnePage(fast: boolean, notifier: boolean, seed: number): unknown {
   return snapshot(k, procs, driver);
 }
 
-Deno.test("migrate_vma fast paths: the one-page device-private fault (fused path) ends identical with and without them — with fork, injected failures, and a second notifier that pins pages mid-collect", () => {
+Deno.test("migrate_vma fast paths: the one-page device-private fault ends identical with and without them — with fork, injected failures, and a second notifier that pins pages mid-collect", () => {
   for (const notifier of [false, true]) {
     for (const seed of [5, 20181120]) {
       const fast = runOnePage(true, notifier, seed) as {
