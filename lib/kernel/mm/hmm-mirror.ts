@@ -244,19 +244,31 @@ function noteFreed(k: Kernel, hmm: Hmm, where: string): void {
  * `device`, every mirror's sync_cpu_device_pagetables (stopping at -EAGAIN
  * when not blockable).
  */
-function hmm_invalidate_range(k: Kernel, hmm: Hmm, device: boolean, update: HmmUpdate): number {
+function hmm_invalidate_range(
+  k: Kernel,
+  hmm: Hmm,
+  device: boolean,
+  start: number,
+  end: number,
+  blockable: boolean,
+): number {
   noteFreed(k, hmm, "hmm_invalidate_range");
-  for (const range of hmm.ranges) {
-    if (update.end < range.start || update.start >= range.end) continue;
+  const ranges = hmm.ranges;
+  for (let r = 0; r < ranges.length; r++) {
+    const range = ranges[r]!;
+    if (end < range.start || start >= range.end) continue;
     range.valid = false;
-    const addr = Math.max(update.start, range.start);
+    const addr = Math.max(start, range.start);
     const idx = (addr - range.start) / 4096;
-    const n = (Math.min(range.end, update.end) - addr) / 4096;
+    const n = (Math.min(range.end, end) - addr) / 4096;
     range.pfns.fill(0, idx, idx + n);
     if (k.trace.on) emit(k, "range_invalidated", hmm.mm, addr, addr + n * 4096, 0);
   }
   if (!device) return 0;
   const mirrors = hmm.mirrors;
+  if (mirrors.length === 0) return 0;
+  // struct hmm_update, built only when a mirror is told (the end path never tells one)
+  const update: HmmUpdate = { start, end, event: HMM_UPDATE_INVALIDATE, blockable };
   for (let i = 0; i < mirrors.length; i++) {
     const mirror = mirrors[i]!;
     if (k.trace.on) emit(k, "sync", hmm.mm, update.start, update.end, 0);
@@ -278,23 +290,27 @@ const hmm_mmu_notifier_ops: MmuNotifierOps = {
   },
   invalidate_range_start(k, _mn, mm, start, end, blockable) {
     const hmm = mm.hmm as Hmm;
-    return hmm_invalidate_range(k, hmm, true, {
-      start,
-      end,
-      event: HMM_UPDATE_INVALIDATE,
-      blockable,
-    });
+    return hmm_invalidate_range(k, hmm, true, start, end, blockable);
   },
   invalidate_range_end(k, _mn, mm, start, end) {
     const hmm = mm.hmm as Hmm;
-    hmm_invalidate_range(k, hmm, false, {
-      start,
-      end,
-      event: HMM_UPDATE_INVALIDATE,
-      blockable: true,
-    });
+    hmm_invalidate_range(k, hmm, false, start, end, true);
   },
 };
+
+/**
+ * Whether every mmu notifier registered on `mm` is HMM's (simulator
+ * plumbing for migrate_vma's fast paths): then
+ * mmu_notifier_invalidate_range_end only invalidates HMM ranges and calls
+ * no driver, so the pages and ptes it brackets stay as the walk left them.
+ */
+export function mmNotifiersAreHmm(mm: MmStruct): boolean {
+  const mnm = mm.mmu_notifier_mm;
+  if (mnm === null) return true;
+  const l = mnm.list;
+  for (let i = 0; i < l.length; i++) if (l[i]!.ops !== hmm_mmu_notifier_ops) return false;
+  return true;
+}
 
 /**
  * hmm_register(mm) (static): mm->hmm, created (and HMM's mmu notifier

@@ -163,7 +163,32 @@ import {
   zap_huge_pmd,
 } from "./huge-memory.ts";
 import type { Page } from "./types.ts";
+import type { MemSection } from "./section.ts";
+import type { Migrate } from "./migrate.ts";
 import { HUB } from "./hub.ts";
+
+/**
+ * Per-kernel scratch space of migrate_vma's fast paths (simulator plumbing):
+ * the struct migrate_vma of a one-page call (the device's CPU fault), and
+ * the section of each collected page so that later steps do not look it up
+ * again. `busy` marks it in use: a migrate_vma nested inside a callback of
+ * another (which 4.20 never does) allocates its own.
+ */
+export class MigrateScratch {
+  /** Whether a migrate_vma fast path is using this scratch space. */
+  busy = false;
+  /** The struct migrate_vma of one-page calls (set up on first use). */
+  migrate: Migrate | null = null;
+  /** Section of the page of src[i], or null (no page, or not collected by the fast path). */
+  readonly secs: (MemSection | null)[] = [];
+  /**
+   * Creates empty scratch space.
+   * @param pages entries of `secs` (the largest call the fast paths take).
+   */
+  constructor(pages = 512) {
+    for (let i = 0; i < pages; i++) this.secs.push(null);
+  }
+}
 
 /** Fault counters and cached costs of a kernel. */
 export class FaultState {
@@ -196,6 +221,11 @@ export class FaultState {
    * tests in tests/kernel/mm/migrate_fast_test.ts turn it off and compare).
    */
   migrateFastPaths = true;
+  /**
+   * Scratch space of migrate_vma's fast paths (simulator plumbing, reused by
+   * every call so that they allocate nothing; lib/kernel/mm/migrate.ts).
+   */
+  readonly migrateScratch: MigrateScratch = new MigrateScratch();
   /** cpu.minorFault. */
   readonly minorNs: number;
   /** cpu.zeroPageReadFault. */

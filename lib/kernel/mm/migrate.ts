@@ -53,10 +53,16 @@
  * default, only while tracing is off): collect per pte, prepare + unmap,
  * migrate_vma_pages per entry and finalize have specialisations for the
  * common batch (small, materialised, anonymous pages mapped once; system
- * RAM or device-private) that read each page's section once. They change
- * nothing a caller or driver can see — the same callbacks in the same
- * order, MIGRATE_PFN_* results, memmap, page tables, counters and clock —
- * and hand any other entry to the general code;
+ * RAM or device-private) that read each page's section once. The fast
+ * collect keeps each page's section (FaultState.migrateScratch, no
+ * allocation) for the later steps and checks prepare/unmap's conditions
+ * with the page in hand; a one-page call (the device's CPU fault) uses the
+ * scratch struct migrate_vma and skips the walk's loops. Every step keeps
+ * its kernel function as a frame (the call chain that notifier callbacks,
+ * ops->alloc_and_copy / finalize_and_map and page_free see is the general
+ * path's). They change nothing a caller or driver can see — the same
+ * callbacks in the same order, MIGRATE_PFN_* results, memmap, page tables,
+ * counters and clock — and hand any other entry to the general code;
  * tests/kernel/mm/migrate_fast_test.ts compares the two.
  *
  * @module
@@ -67,7 +73,7 @@ import { EINVAL } from "../errno.ts";
 import { is_zone_device_page, nullDeref, zone_device_type } from "./memmap.ts";
 import { DEV_PAGEMAP_TYPE_OFFSET, PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
 import { PG_locked, wordZone } from "./page-flags.ts";
-import { _vm_normal_page, chargeWalk } from "./memory.ts";
+import { _vm_normal_page, chargeWalk, type MigrateScratch } from "./memory.ts";
 import {
   anon_vma_prepare,
   type AnonVma,
@@ -129,6 +135,7 @@ import {
   swp_entry_to_pte,
 } from "./pgtable.ts";
 import { is_zero_pfn } from "./ram-alloc.ts";
+import { mmNotifiersAreHmm } from "./hmm-mirror.ts";
 import { get_page, put_page } from "./swap.ts";
 import {
   page_add_new_anon_rmap,
@@ -141,9 +148,17 @@ import {
   TTU_MIGRATION,
 } from "./rmap.ts";
 import { is_huge_zero_pmd, split_huge_page, split_huge_pmd } from "./huge-memory.ts";
-import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC, type Page } from "./types.ts";
+import {
+  MEMORY_DEVICE_FS_DAX,
+  MEMORY_DEVICE_PRIVATE,
+  MEMORY_DEVICE_PUBLIC,
+  type Page,
+} from "./types.ts";
 import { HUB } from "./hub.ts";
 import { sectionOf } from "./mmzone.ts";
+import type { MemSection } from "./section.ts";
+import type { MmState } from "./mmzone.ts";
+import { withRef, wordRef } from "./page-flags.ts";
 
 /** MIGRATE_PFN_VALID. */
 export const MIGRATE_PFN_VALID = 1 << 0;
@@ -198,15 +213,42 @@ export interface MigrateVmaOps {
   ): void;
 }
 
-/** struct migrate_vma (mm/migrate.c, private to the helper). */
-interface Migrate {
+/**
+ * struct migrate_vma (mm/migrate.c, private to the helper), with two fields
+ * of simulator plumbing for the fast paths.
+ */
+export interface Migrate {
+  /** The VMA. */
   vma: VmAreaStruct;
+  /** The caller's src array. */
   src: MigratePfns;
+  /** The caller's dst array. */
   dst: MigratePfns;
+  /** Collected pages still migrating. */
   cpages: number;
+  /** Entries filled so far. */
   npages: number;
+  /** First address. */
   start: number;
+  /** End address (trimmed to what collect filled). */
   end: number;
+  /**
+   * Simulator plumbing: the section of each page the fast collect took
+   * (MigrateScratch.secs, while this call owns it), else null.
+   */
+  secs: (MemSection | null)[] | null;
+  /** Simulator plumbing: a page->mapping value whose anon_vma was seen to link only `vma` (-1: none yet). */
+  okMapping: number;
+  /**
+   * Simulator plumbing: every page collected so far was taken by the fast
+   * collect and already met prepareUnmapFast's conditions there.
+   */
+  prepOk: boolean;
+  /**
+   * Simulator plumbing: the memory model when the call started with
+   * FaultState.migrateFastPaths on (each step also needs tracing off), else null.
+   */
+  mms: MmState | null;
 }
 
 function emit(
@@ -279,8 +321,9 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
   }
   const ptes = t.ptes!;
   // simulator fast path (FaultState.migrateFastPaths, tracing off): same effects, fewer lookups
-  if (!k.tracing && k.state(HUB).faults.migrateFastPaths) {
-    for (let addr = start; addr < end; addr += 4096) collect_pte_fast(k, m, ptes, addr);
+  const mms = m.mms;
+  if (mms !== null && !k.tracing) {
+    for (let addr = start; addr < end; addr += 4096) collect_pte_fast(k, m, mms, ptes, addr);
     return;
   }
   for (let addr = start; addr < end; addr += 4096) collect_pte(k, m, ptes, addr);
@@ -351,41 +394,72 @@ function collect_pte(k: Kernel, m: Migrate, ptes: Float64Array, addr: number): v
  * page_free), so one section lookup does the lock, the migration entry
  * and page_remove_rmap. Any other pte takes collect_pte.
  */
-function collect_pte_fast(k: Kernel, m: Migrate, ptes: Float64Array, addr: number): void {
+function collect_pte_fast(
+  k: Kernel,
+  m: Migrate,
+  mms: MmState,
+  ptes: Float64Array,
+  addr: number,
+): void {
   const i = pte_index(addr);
   const pte = ptes[i]!;
   let page: Page;
   let mpfn: number;
+  const secs = m.secs;
+  if (secs !== null) secs[m.npages] = null; // set below if this entry is taken here
   if (pte === 0) return collect_pte(k, m, ptes, addr);
   if (!pte_present(pte)) {
     const entry = pte_to_swp_entry(pte);
-    if (!is_device_private_entry(entry)) return collect_pte(k, m, ptes, addr);
+    if (!is_device_private_entry(entry)) return collect_pte(k, m, ptes, addr); // skipped: no page
     page = device_private_entry_to_page(entry);
     mpfn = page * 64 + (MIGRATE_PFN_VALID | MIGRATE_PFN_DEVICE | MIGRATE_PFN_MIGRATE);
     if (is_write_device_private_entry(entry)) mpfn += MIGRATE_PFN_WRITE;
   } else {
-    if (pte_special(pte)) return collect_pte(k, m, ptes, addr);
+    if (pte_special(pte)) return collectGeneral(k, m, ptes, addr);
     page = pte_pfn(pte);
     if (is_zero_pfn(k, page)) return collect_pte(k, m, ptes, addr);
     mpfn = page * 64 + (MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE);
     if (pte_write(pte)) mpfn += MIGRATE_PFN_WRITE;
   }
-  const s = sectionOf(k.state(HUB).mm, page);
-  if (s === null) return collect_pte(k, m, ptes, addr);
+  const s = sectionOf(mms, page);
+  if (s === null) return collectGeneral(k, m, ptes, addr);
   const pi = pageIdx(page);
   const w = s.words, e = s.ext;
   if (
     w === null || e === null || e.rec === null || (e.compound !== null && e.compound[pi] !== 0) ||
     e.rec[pi * EXT_STRIDE + EXT_MAPPING] === 0 || (w[pi]! & PG_locked) !== 0 ||
     s.ref(pi) < (wordZone(w[pi]!) === ZONE_DEVICE ? 2 : 1)
-  ) return collect_pte(k, m, ptes, addr);
+  ) return collectGeneral(k, m, ptes, addr);
   m.cpages++;
   w[pi] = (w[pi]! | PG_locked) >>> 0; // trylock_page
   mpfn += MIGRATE_PFN_LOCKED;
   ptes[i] = swp_entry_to_pte(make_migration_entry(page, (mpfn & MIGRATE_PFN_WRITE) !== 0));
-  e.rec[pi * EXT_STRIDE + EXT_MAPCOUNT]!--; // page_remove_rmap
+  const o = pi * EXT_STRIDE;
+  const rec = e.rec;
+  rec[o + EXT_MAPCOUNT]!--; // page_remove_rmap
+  if (secs !== null) secs[m.npages] = s;
+  // prepareUnmapFast's conditions, checked with the page in hand: now unmapped, and private, or
+  // on the LRU and not pinned
+  if (m.prepOk) {
+    if (rec[o + EXT_MAPCOUNT] !== 0) m.prepOk = false;
+    else if (wordZone(w[pi]!) === ZONE_DEVICE) {
+      const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(pi);
+      if (pgmap === null || pgmap.type !== MEMORY_DEVICE_PRIVATE) m.prepOk = false;
+    } else if ((rec[o + EXT_FLAGS]! & PG_lru) === 0) m.prepOk = false;
+    else {
+      const raw = rec[o + EXT_MAPPING]!;
+      const extra = (raw & 1) === 0 && mappingObject(k, raw) !== null ? 2 : 1;
+      if (s.ref(pi) - extra > 0) m.prepOk = false; // pinned
+    }
+  }
   m.dst[m.npages] = 0;
   m.src[m.npages++] = mpfn;
+}
+
+/** collect_pte for a pte the fast collect does not take (it may collect a page prepareUnmapFast must check). */
+function collectGeneral(k: Kernel, m: Migrate, ptes: Float64Array, addr: number): void {
+  m.prepOk = false;
+  collect_pte(k, m, ptes, addr);
 }
 
 /**
@@ -396,9 +470,17 @@ function migrate_vma_collect(k: Kernel, m: Migrate): void {
   const mm = m.vma.vm_mm;
   chargeWalk(k);
   mmu_notifier_invalidate_range_start(k, mm, m.start, m.end);
-  for (let addr = m.start, next: number; addr < m.end; addr = next) {
-    next = pmd_addr_end(addr, m.end);
-    collect_pmd(k, m, addr, next);
+  const t = m.end - m.start === 4096 && m.mms !== null && !k.tracing
+    ? mm.pgd.lookup(m.start)
+    : undefined;
+  if (t !== undefined && t.huge === 0) {
+    // one page under a pte page (the device's CPU fault): collect_pmd's pte step, without its walk
+    collect_pte_fast(k, m, m.mms!, t.ptes!, m.start);
+  } else {
+    for (let addr = m.start, next: number; addr < m.end; addr = next) {
+      next = pmd_addr_end(addr, m.end);
+      collect_pmd(k, m, addr, next);
+    }
   }
   mmu_notifier_invalidate_range_end(k, mm, m.start, m.end);
   m.end = m.start + m.npages * 4096;
@@ -520,8 +602,10 @@ function migrate_vma_prepare(k: Kernel, m: Migrate): void {
 function prepareUnmapFast(k: Kernel, m: Migrate): boolean {
   const npages = m.npages;
   const src = m.src;
-  const mms = k.state(HUB).mm;
-  for (let i = 0; i < npages; i++) {
+  const mms = m.mms!;
+  // the checks were made by the fast collect, and invalidate_range_end cannot have undone them
+  const checked = m.prepOk && mmNotifiersAreHmm(m.vma.vm_mm);
+  for (let i = 0; i < npages && !checked; i++) {
     const sv = src[i]!;
     if ((sv & MIGRATE_PFN_VALID) === 0) continue;
     if (
@@ -531,7 +615,7 @@ function prepareUnmapFast(k: Kernel, m: Migrate): boolean {
       return false;
     }
     const page = (sv - (sv & 63)) / 64;
-    const s = sectionOf(mms, page);
+    const s = srcSection(mms, m, i, page);
     if (s === null) return false;
     const pi = pageIdx(page);
     const w = s.words, e = s.ext;
@@ -556,13 +640,32 @@ function prepareUnmapFast(k: Kernel, m: Migrate): boolean {
     const sv = src[i]!;
     if ((sv & MIGRATE_PFN_VALID) === 0) continue;
     const page = (sv - (sv & 63)) / 64;
-    const s = sectionOf(mms, page)!;
+    const s = srcSection(mms, m, i, page)!;
     const pi = pageIdx(page);
     if (wordZone(s.words![pi]!) === ZONE_DEVICE) continue;
     const rec = s.ext!.rec!;
     rec[pi * EXT_STRIDE + EXT_FLAGS] = rec[pi * EXT_STRIDE + EXT_FLAGS]! & ~PG_lru & 0xff; // isolate_lru_page
   }
   return true;
+}
+
+/**
+ * The section of `page`, the page of src[i] (fast paths): the one the fast
+ * collect recorded for entry i if it holds `page`, else looked up. A
+ * recorded section cannot have gone: the page is locked and referenced by
+ * the migration, so neither memory offlining nor a pgmap's teardown can
+ * remove its section.
+ */
+function srcSection(mms: MmState, m: Migrate, i: number, page: Page): MemSection | null {
+  const secs = m.secs;
+  if (secs !== null) {
+    const s = secs[i]!;
+    if (s !== null) {
+      const d = page - s.nr * 32768; // PAGES_PER_SECTION
+      if (d >= 0 && d < 32768) return s;
+    }
+  }
+  return sectionOf(mms, page);
 }
 
 /** putback_lru_page(page): back on the LRU, dropping the isolation reference. */
@@ -683,9 +786,14 @@ function migrate_page(k: Kernel, newpage: Page, page: Page): number {
  * check and state copy from one section lookup a side. Returns false,
  * having changed nothing, for any other entry.
  */
-function pagesEntryFast(k: Kernel, m: Migrate, i: number, page: Page, newpage: Page): boolean {
-  const mms = k.state(HUB).mm;
-  const ps = sectionOf(mms, page), ns = sectionOf(mms, newpage);
+function pagesEntryFast(
+  mms: MmState,
+  m: Migrate,
+  i: number,
+  page: Page,
+  newpage: Page,
+): boolean {
+  const ps = srcSection(mms, m, i, page), ns = sectionOf(mms, newpage);
   if (ps === null || ns === null) return false;
   const pi = pageIdx(page), ni = pageIdx(newpage);
   const pe = ps.ext;
@@ -732,7 +840,22 @@ function migrate_vma_pages(k: Kernel, m: Migrate): void {
   const mm = m.vma.vm_mm;
   let notified = false;
   let mmu_start = 0;
-  const fast = !k.tracing && k.state(HUB).faults.migrateFastPaths;
+  const mms = m.mms;
+  const fast = mms !== null && !k.tracing;
+  if (fast && npages === 1) {
+    // one entry (the device's CPU fault): the loop's first iteration, without its set-up
+    const sv = m.src[0]!, dv = m.dst[0]!;
+    if ((dv & MIGRATE_PFN_VALID) === 0) {
+      m.src[0] = sv - (sv & MIGRATE_PFN_MIGRATE);
+      return;
+    }
+    if (
+      (sv & MIGRATE_PFN_VALID) !== 0 &&
+      pagesEntryFast(mms, m, 0, (sv - (sv & 63)) / 64, (dv - (dv & 63)) / 64)
+    ) {
+      return;
+    }
+  }
   for (let i = 0, addr = m.start; i < npages; addr += 4096, i++) {
     const newpage = migrate_pfn_to_page(m.dst[i]!);
     const page = migrate_pfn_to_page(m.src[i]!);
@@ -741,7 +864,7 @@ function migrate_vma_pages(k: Kernel, m: Migrate): void {
       continue;
     }
     // simulator fast path (FaultState.migrateFastPaths, tracing off): same effects, one lookup a side
-    if (page !== null && fast && pagesEntryFast(k, m, i, page, newpage)) continue;
+    if (page !== null && fast && pagesEntryFast(mms!, m, i, page, newpage)) continue;
     if (page === null) {
       if ((m.src[i]! & MIGRATE_PFN_MIGRATE) === 0) continue;
       if (!notified) {
@@ -810,7 +933,13 @@ function finalize_entry(k: Kernel, m: Migrate, i: number): number {
 /** migrate_vma_finalize(migrate): remap (new page or old), unlock, drop references. */
 function migrate_vma_finalize(k: Kernel, m: Migrate): number {
   // simulator fast path (FaultState.migrateFastPaths): same effects, fewer lookups
-  if (k.state(HUB).faults.migrateFastPaths && !k.tracing) return finalizeFast(k, m);
+  if (m.mms !== null && !k.tracing) {
+    if (m.npages === 1) {
+      const r = finalizeEntryFast(k, m, m.mms, 0);
+      return r >= 0 ? r : finalize_entry(k, m, 0);
+    }
+    return finalizeFast(k, m, m.mms);
+  }
   const npages = m.npages;
   let moved = 0;
   for (let i = 0; i < npages; i++) moved += finalize_entry(k, m, i);
@@ -828,83 +957,123 @@ function migrate_vma_finalize(k: Kernel, m: Migrate): number {
  * per entry is the general path's: remap, unlock and drop the old page,
  * unlock and drop the new one. Any other entry takes finalize_entry.
  */
-function finalizeFast(k: Kernel, m: Migrate): number {
+function finalizeFast(k: Kernel, m: Migrate, mms: MmState): number {
   const npages = m.npages;
-  const vma = m.vma;
-  const mm = vma.vm_mm;
-  const mms = k.state(HUB).mm;
-  const src = m.src, dst = m.dst;
   let moved = 0;
   for (let i = 0; i < npages; i++) {
-    const sv = src[i]!, dv = dst[i]!;
-    if ((sv & dv & MIGRATE_PFN_VALID) === 0 || (sv & MIGRATE_PFN_MIGRATE) === 0) {
-      moved += finalize_entry(k, m, i);
-      continue;
-    }
-    const page = (sv - (sv & 63)) / 64, newpage = (dv - (dv & 63)) / 64;
-    const ps = sectionOf(mms, page), ns = sectionOf(mms, newpage);
-    if (page === newpage || ps === null || ns === null) {
-      moved += finalize_entry(k, m, i);
-      continue;
-    }
-    const pi = pageIdx(page), ni = pageIdx(newpage);
-    const pe = ps.ext, ne = ns.ext;
-    const pw = ps.words, nw = ns.words;
-    if (
-      pw === null || nw === null || ne === null || ne.rec === null ||
-      (ne.compound !== null && ne.compound[ni] !== 0) ||
-      (pe !== null && pe.compound !== null && pe.compound[pi] !== 0)
-    ) {
-      moved += finalize_entry(k, m, i);
-      continue;
-    }
-    const rec = ne.rec;
-    const raw = rec[ni * EXT_STRIDE + EXT_MAPPING]!;
+    const r = finalizeEntryFast(k, m, mms, i);
+    moved += r >= 0 ? r : finalize_entry(k, m, i);
+  }
+  return moved;
+}
+
+/**
+ * One entry of {@link finalizeFast}: 1 when it moved, or -1, having changed
+ * nothing, for an entry it does not cover (the caller runs finalize_entry).
+ * The reference drops that can neither free a page nor reach a device
+ * page's free count (a system page above 1, a managed device page above 2)
+ * are done in place, as collect_pte_fast does; the others are put_page.
+ */
+function finalizeEntryFast(k: Kernel, m: Migrate, mms: MmState, i: number): number {
+  const sv = m.src[i]!, dv = m.dst[i]!;
+  if ((sv & dv & MIGRATE_PFN_VALID) === 0 || (sv & MIGRATE_PFN_MIGRATE) === 0) return -1;
+  const page = (sv - (sv & 63)) / 64, newpage = (dv - (dv & 63)) / 64;
+  if (page === newpage) return -1;
+  const ps = srcSection(mms, m, i, page), ns = sectionOf(mms, newpage);
+  if (ps === null || ns === null) return -1;
+  const pi = pageIdx(page), ni = pageIdx(newpage);
+  const pe = ps.ext, ne = ns.ext;
+  const pw = ps.words, nw = ns.words;
+  if (
+    pw === null || nw === null || ne === null || ne.rec === null ||
+    (ne.compound !== null && ne.compound[ni] !== 0) ||
+    (pe !== null && pe.compound !== null && pe.compound[pi] !== 0)
+  ) {
+    return -1;
+  }
+  const vma = m.vma;
+  const rec = ne.rec;
+  const raw = rec[ni * EXT_STRIDE + EXT_MAPPING]!;
+  if (raw !== m.okMapping) {
+    // the anon_vma's links cannot change during the finalize: one check per mapping value
     const av = (raw & 1) === 1 ? mappingObject(k, raw) as AnonVma | null : null;
-    if (av === null || av.vmas.size !== 1 || !av.vmas.has(vma)) {
-      moved += finalize_entry(k, m, i);
-      continue;
-    }
-    moved++;
-    // remove_migration_ptes(page, newpage): the one VMA, at vma_address(newpage, vma)
-    const address = vma.vm_start +
-      (extGet64(rec, ni * EXT_STRIDE + EXT_INDEX) - vma.vm_pgoff) * 4096;
-    if (address >= vma.vm_start && address < vma.vm_end) {
-      const t = mm.pgd.lookup(address);
-      if (t !== undefined && t.ptes !== null) {
-        const j = pte_index(address);
-        const cur = t.ptes[j]!;
-        if (cur !== 0 && !pte_present(cur)) {
-          const entry = pte_to_swp_entry(cur);
-          if (is_migration_entry(entry) && migration_entry_to_page(entry) === page) {
-            get_page(k, newpage);
-            let pte = pte_mkold(pfn_pte(newpage, vma.vm_page_prot));
-            if (is_write_migration_entry(entry)) pte = maybe_mkwrite(pte, vma);
-            if (wordZone(nw[ni]!) === ZONE_DEVICE) {
-              const pgmap = ns.runs === null ? ns.pgmap : ns.pgmapAt(ni);
-              if (pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE) {
-                pte = swp_entry_to_pte(make_device_private_entry(newpage, pte_write(pte)));
-              }
+    if (av === null || av.vmas.size !== 1 || !av.vmas.has(vma)) return -1;
+    m.okMapping = raw;
+  }
+  // remove_migration_ptes(page, newpage): the one VMA, at vma_address(newpage, vma)
+  const address = vma.vm_start +
+    (extGet64(rec, ni * EXT_STRIDE + EXT_INDEX) - vma.vm_pgoff) * 4096;
+  if (address >= vma.vm_start && address < vma.vm_end) {
+    const t = vma.vm_mm.pgd.lookup(address);
+    if (t !== undefined && t.ptes !== null) {
+      const j = pte_index(address);
+      const cur = t.ptes[j]!;
+      if (cur !== 0 && !pte_present(cur)) {
+        const entry = pte_to_swp_entry(cur);
+        if (is_migration_entry(entry) && migration_entry_to_page(entry) === page) {
+          // get_page(newpage): small, materialised; in place unless the count spills
+          const rc = wordRef(nw[ni]!) + 1;
+          if (rc > 0 && rc <= 0x7fffff) nw[ni] = withRef(nw[ni]!, rc);
+          else get_page(k, newpage);
+          let pte = pte_mkold(pfn_pte(newpage, vma.vm_page_prot));
+          if (is_write_migration_entry(entry)) pte = maybe_mkwrite(pte, vma);
+          if (wordZone(nw[ni]!) === ZONE_DEVICE) {
+            const pgmap = ns.runs === null ? ns.pgmap : ns.pgmapAt(ni);
+            if (pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE) {
+              pte = swp_entry_to_pte(make_device_private_entry(newpage, pte_write(pte)));
             }
-            t.ptes[j] = pte;
-            rec[ni * EXT_STRIDE + EXT_MAPCOUNT]!++; // page_add_anon_rmap: already anonymous
           }
+          t.ptes[j] = pte;
+          rec[ni * EXT_STRIDE + EXT_MAPCOUNT]!++; // page_add_anon_rmap: already anonymous
         }
       }
     }
-    // unlock_page(page), then its reference (putback_lru_page for a system page)
-    pw[pi] = (pw[pi]! & ~PG_locked) >>> 0;
-    m.cpages--;
-    if (wordZone(pw[pi]!) === ZONE_DEVICE) put_page(k, page);
-    else putback_lru_page(k, page);
-    // the same for newpage (the put above may have run callbacks: re-read its words)
-    const nw2 = ns.words;
-    if (nw2 !== null) nw2[ni] = (nw2[ni]! & ~PG_locked) >>> 0;
-    else unlock_page(k, newpage);
+  }
+  // unlock_page(page), then its reference (putback_lru_page for a system page)
+  pw[pi] = (pw[pi]! & ~PG_locked) >>> 0;
+  m.cpages--;
+  if (wordZone(pw[pi]!) === ZONE_DEVICE) put_page(k, page);
+  else {
+    const pr = sectionExt(ps).records();
+    pr[pi * EXT_STRIDE + EXT_FLAGS] = (pr[pi * EXT_STRIDE + EXT_FLAGS]! | PG_lru) & 0xff;
+    putQuiet(k, mms, ps, pi, page);
+  }
+  // the same for newpage (the put above may have run callbacks: re-read its words)
+  const nw2 = ns.words;
+  if (nw2 === null) {
+    unlock_page(k, newpage);
     if (is_zone_device_page(k, newpage)) put_page(k, newpage);
     else putback_lru_page(k, newpage);
+    return 1;
   }
-  return moved;
+  nw2[ni] = (nw2[ni]! & ~PG_locked) >>> 0;
+  if (wordZone(nw2[ni]!) !== ZONE_DEVICE) {
+    const nr = sectionExt(ns).records();
+    nr[ni * EXT_STRIDE + EXT_FLAGS] = (nr[ni * EXT_STRIDE + EXT_FLAGS]! | PG_lru) & 0xff;
+  }
+  putQuiet(k, mms, ns, ni, newpage);
+  return 1;
+}
+
+/**
+ * put_page(page) of a small page `i` of section `s` whose words exist
+ * (simulator plumbing, tracing off): a drop that neither frees the page nor
+ * brings a managed device page to its free count of 1 is done in place;
+ * anything else is put_page itself.
+ */
+function putQuiet(k: Kernel, mms: MmState, s: MemSection, i: number, page: Page): void {
+  const w = s.words!;
+  const word = w[i]!;
+  const rc = wordRef(word);
+  if (wordZone(word) === ZONE_DEVICE) {
+    // put_devmap_managed_page: managed types free at 1; the others at 0 (__put_page)
+    const pgmap = s.runs === null ? s.pgmap : s.pgmapAt(i);
+    const managed = mms.devmapManagedKey && pgmap !== null &&
+      (pgmap.type === MEMORY_DEVICE_PRIVATE || pgmap.type === MEMORY_DEVICE_PUBLIC ||
+        pgmap.type === MEMORY_DEVICE_FS_DAX);
+    if (!managed || rc <= 2) return put_page(k, page);
+  } else if (rc <= 1) return put_page(k, page);
+  w[i] = withRef(word, rc - 1);
 }
 
 /**
@@ -945,8 +1114,10 @@ export function migrate_vma(
   dst: MigratePfns | null,
   priv: unknown,
 ): number {
-  start -= start % 4096;
-  end -= end % 4096;
+  // start &= PAGE_MASK, end &= PAGE_MASK: a float `%` is a libc call, a literal division by 4096
+  // is exact; the same result as `x - x % 4096` for every number (truncating below zero)
+  start = start >= 0 ? Math.floor(start / 4096) * 4096 : start - start % 4096;
+  end = end >= 0 ? Math.floor(end / 4096) * 4096 : end - end % 4096;
   if (
     vma === null || is_vm_hugetlb_page(vma) || (vma.vm_flags & VM_SPECIAL) !== 0 ||
     vma_is_dax(k, vma)
@@ -957,24 +1128,81 @@ export function migrate_vma(
   if (end <= vma.vm_start || end > vma.vm_end) return -EINVAL;
   if (ops === null || src === null || dst === null || start >= end) return -EINVAL;
   const n = (end - start) / 4096;
-  src.fill(0, 0, n);
-  const m: Migrate = { vma, src, dst, start, end, npages: 0, cpages: 0 };
-  migrate_vma_collect(k, m);
-  if (m.cpages === 0) return 0;
-  // simulator fast path (FaultState.migrateFastPaths, tracing off): prepare + unmap in one check
-  if (!(k.state(HUB).faults.migrateFastPaths && !k.tracing && prepareUnmapFast(k, m))) {
-    migrate_vma_prepare(k, m);
-    if (m.cpages === 0) return 0;
-    migrate_vma_unmap(k, m);
-    if (m.cpages === 0) return 0;
+  const hub = k.state(HUB);
+  const fst = hub.faults;
+  const fast = fst.migrateFastPaths && !k.tracing;
+  const mms = fst.migrateFastPaths ? hub.mm : null;
+  // simulator plumbing (FaultState.migrateFastPaths, tracing off): the fast steps use the kernel's
+  // scratch space (one struct migrate_vma for a one-page call, the collected pages' sections)
+  let sc: MigrateScratch | null = null;
+  if (fast && n <= SCRATCH_PAGES && !fst.migrateScratch.busy) {
+    sc = fst.migrateScratch;
+    sc.busy = true;
   }
-  ops.alloc_and_copy(k, vma, src, dst, start, end, priv);
-  if (k.trace.on) emit(k, "alloc_and_copy", m);
-  migrate_vma_pages(k, m);
-  ops.finalize_and_map(k, vma, src, dst, start, end, priv);
-  if (k.trace.on) emit(k, "finalize_and_map", m);
-  const moved = migrate_vma_finalize(k, m);
-  const fst = k.state(HUB).faults;
-  if (fst.inDeviceFault > 0 && moved > 1) k.clock.advance((moved - 1) * fst.devExtraNs);
-  return 0;
+  try {
+    let m: Migrate;
+    if (n === 1 && src.length > 0) src[0] = 0;
+    else src.fill(0, 0, n);
+    if (sc !== null && n === 1) {
+      m = sc.migrate ??= {
+        vma,
+        src,
+        dst,
+        start,
+        end,
+        npages: 0,
+        cpages: 0,
+        secs: sc.secs,
+        okMapping: -1,
+        prepOk: true,
+        mms,
+      };
+      m.vma = vma;
+      m.src = src;
+      m.dst = dst;
+      m.start = start;
+      m.end = end;
+      m.npages = 0;
+      m.cpages = 0;
+      m.okMapping = -1;
+      m.prepOk = true;
+      m.mms = mms;
+    } else {
+      m = {
+        vma,
+        src,
+        dst,
+        start,
+        end,
+        npages: 0,
+        cpages: 0,
+        secs: sc === null ? null : sc.secs,
+        okMapping: -1,
+        prepOk: true,
+        mms,
+      };
+    }
+    migrate_vma_collect(k, m);
+    if (m.cpages === 0) return 0;
+    // simulator fast path (FaultState.migrateFastPaths, tracing off): prepare + unmap in one check
+    if (!(mms !== null && !k.tracing && prepareUnmapFast(k, m))) {
+      migrate_vma_prepare(k, m);
+      if (m.cpages === 0) return 0;
+      migrate_vma_unmap(k, m);
+      if (m.cpages === 0) return 0;
+    }
+    ops.alloc_and_copy(k, vma, src, dst, start, end, priv);
+    if (k.trace.on) emit(k, "alloc_and_copy", m);
+    migrate_vma_pages(k, m);
+    ops.finalize_and_map(k, vma, src, dst, start, end, priv);
+    if (k.trace.on) emit(k, "finalize_and_map", m);
+    const moved = migrate_vma_finalize(k, m);
+    if (fst.inDeviceFault > 0 && moved > 1) k.clock.advance((moved - 1) * fst.devExtraNs);
+    return 0;
+  } finally {
+    if (sc !== null) sc.busy = false;
+  }
 }
+
+/** Entries of MigrateScratch.secs: the largest call the fast paths take. */
+const SCRATCH_PAGES = 512;

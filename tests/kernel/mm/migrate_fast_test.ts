@@ -30,6 +30,15 @@ import { nouveau_bind } from "../../../lib/drivers/gpu/drm.ts";
 import { nouveau_svm_fault, nouveau_svmm_init } from "../../../lib/drivers/gpu/svm.ts";
 import { FAULT_READ, FAULT_WRITE } from "../../../lib/hw/gpu/faults.ts";
 import { gpuBenchMachine } from "../../../lib/bench/cases/gpu.ts";
+import { mmu_notifier_register, MmuNotifier } from "../../../lib/kernel/mm/mmu-notifier.ts";
+import {
+  device_private_entry_to_page,
+  is_device_private_entry,
+  pte_present,
+  pte_to_swp_entry,
+  pteAt,
+} from "../../../lib/kernel/mm/pgtable.ts";
+import { get_page, put_page } from "../../../lib/kernel/mm/swap.ts";
 
 /** Everything observable (see _snapshot.ts), with the driver's counters and device page tables. */
 function snapshot(k: Kernel, procs: Process[], driver: unknown): unknown {
@@ -159,6 +168,115 @@ function runGpu(fast: boolean, tracing: boolean, seed: number): unknown {
   };
   return snapshot(k, procs, driver);
 }
+
+/**
+ * The one-page workload of the device's CPU fault (migrate_vma of one page
+ * on the scratch struct migrate_vma): a buffer moved to the device, CPU
+ * loads and stores faulting single pages back, single-page migrations to
+ * the device, a fork part way (the device-private entries are then mapped
+ * twice: the general prepare/unmap must run), the child's exit, and
+ * allocation failures injected. With `notifier`, a second (non-HMM) mmu
+ * notifier on the mm logs every invalidation and, on every fifth
+ * invalidate_range_start, takes a reference on the device page under the
+ * range (dropped on the next invalidate_range_end): the collected page is
+ * then pinned (migrate_page's count check fails) and invalidate_range_end
+ * is no longer only HMM's (prepareUnmapFast must check every page).
+ */
+function runOnePage(fast: boolean, notifier: boolean, seed: number): unknown {
+  const m = bootMachine("small", { series: "v5.0", seed });
+  const k = m.k;
+  k.state(HUB).faults.migrateFastPaths = fast;
+  const md = m.call(dmirror_create, { size: 1024 * 4096 });
+  if (typeof md === "number") throw new Error(`dmirror_create: ${md}`);
+  const p = new Process(k, "one");
+  const d = dmirror_open(k, md, p.mm);
+  if (typeof d === "number") throw new Error(`dmirror_open: ${d}`);
+  const n = 300;
+  const base = p.mmap(0, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  for (let i = 0; i < n; i++) p.store32(base + i * 4096, i * 7 + 1);
+  const log: string[] = [];
+  if (notifier) {
+    let starts = 0;
+    const held: number[] = [];
+    const mn = new MmuNotifier({
+      invalidate_range_start(kk, _mn, mm, start, end) {
+        log.push(`start ${start.toString(16)}-${end.toString(16)}`);
+        const pte = pteAt(mm.pgd, start);
+        if (++starts % 5 === 0 && pte !== 0 && !pte_present(pte)) {
+          const entry = pte_to_swp_entry(pte);
+          if (is_device_private_entry(entry)) {
+            const page = device_private_entry_to_page(entry);
+            get_page(kk, page);
+            held.push(page);
+            log.push(`pinned ${page}`);
+          }
+        }
+        return 0;
+      },
+      invalidate_range_end(kk, _mn, _mm, start, end) {
+        log.push(`end ${start.toString(16)}-${end.toString(16)}`);
+        const page = held.pop();
+        if (page !== undefined) put_page(kk, page);
+      },
+    });
+    mmu_notifier_register(k, mn, p.mm);
+  }
+  const prng = new Prng(seed);
+  const procs = [p];
+  let child: Process | null = null;
+  const migrated: number[] = [];
+  migrated.push(dmirror_migrate(k, d, base, n).cpages);
+  for (let step = 0; step < 1500; step++) {
+    if (step === 500) {
+      child = p.fork("child");
+      procs.push(child);
+    }
+    if (step === 800 && child !== null) child.exit();
+    if (step === 1000) k.faults.arm("alloc_page", { nth: 3 });
+    if (step === 1100) k.faults.disarmAll();
+    const who = child !== null && !child.exited && prng.chance(0.3) ? child : p;
+    const page = prng.int(n);
+    const op = prng.next();
+    try {
+      if (op < 0.3) migrated.push(dmirror_migrate(k, d, base + page * 4096, 1).cpages);
+      else if (op < 0.7) who.load32(base + page * 4096 + prng.int(1024) * 4);
+      else who.store32(base + page * 4096 + prng.int(1024) * 4, prng.nextU32() | 0);
+    } catch (e) {
+      if (!(e instanceof SignalDelivered)) throw e;
+      k.dmesg.printk("info", `workload: step ${step}: ${e.message}`);
+      if (who === p) break;
+    }
+  }
+  const driver = {
+    calloc: md.calloc,
+    cfree: md.cfree,
+    cpuFaults: md.cpuFaults,
+    cpuFaultsFailed: md.cpuFaultsFailed,
+    migrated,
+    log,
+  };
+  return snapshot(k, procs, driver);
+}
+
+Deno.test("migrate_vma fast paths: the one-page device-private fault ends identical with and without them — with fork, injected failures, and a second notifier that pins pages mid-collect", () => {
+  for (const notifier of [false, true]) {
+    for (const seed of [5, 20181120]) {
+      const fast = runOnePage(true, notifier, seed) as {
+        faults: { devicePrivate: number; devicePrivateFailed: number };
+        injected: unknown[];
+        driver: { log: string[]; migrated: number[] };
+      };
+      assertEquals(fast, runOnePage(false, notifier, seed));
+      assert(
+        fast.faults.devicePrivate > 300,
+        `device-private faults: ${fast.faults.devicePrivate}`,
+      );
+      assert(fast.injected.length > 0);
+      assert(fast.driver.migrated.filter((c) => c === 1).length > 200);
+      if (notifier) assert(fast.driver.log.filter((l) => l.startsWith("pinned")).length > 20);
+    }
+  }
+});
 
 Deno.test("migrate_vma fast paths: a seeded dmirror workload (migrations, CPU faults back, fork, injected failures) ends identical with and without them", () => {
   for (const seed of [1, 20181120]) {
