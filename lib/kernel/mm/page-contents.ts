@@ -356,7 +356,15 @@ export function clear_highpage_reset(k: Kernel, page: Page): void {
   const o = (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE;
   const id = rec[o + EXT_CHUNK]!;
   if (id !== 0) k.state(HUB).cs.put(id);
-  rec.fill(0, o, o + EXT_STRIDE);
+  // the record's EXT_STRIDE (8) slots, without a call to fill
+  rec[o] = 0;
+  rec[o + 1] = 0;
+  rec[o + 2] = 0;
+  rec[o + 3] = 0;
+  rec[o + 4] = 0;
+  rec[o + 5] = 0;
+  rec[o + 6] = 0;
+  rec[o + 7] = 0;
 }
 
 /** Host bytes the chunk store holds (full buffers plus compact slots). */

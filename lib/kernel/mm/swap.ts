@@ -53,6 +53,7 @@ import {
   wordRef,
   wordZone,
 } from "./page-flags.ts";
+import { freeRamPage, freeRamPageIn } from "./ram-alloc.ts";
 import {
   type DevPagemap,
   MEMORY_DEVICE_FS_DAX,
@@ -251,7 +252,8 @@ function putPageIn(k: Kernel, mm: MmState, s: MemSection, i: number, page: Page)
   }
   if (k.tracing) emitRef(k, "free", page, 1, 0);
   const free = mm.freeRamPage;
-  if (free !== null) free(k, page);
+  if (free === freeRamPage) freeRamPageIn(k, s, i, page); // the allocator's, with the section in hand
+  else if (free !== null) free(k, page);
 }
 
 /**
