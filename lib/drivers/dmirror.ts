@@ -70,8 +70,14 @@ import {
   type VmAreaStruct,
 } from "../kernel/mm/mm-types.ts";
 import {
+  EXT_PRIVATE,
+  EXT_STRIDE,
+  extGet64,
   hmm_devmem_page_get_drvdata,
   hmm_devmem_page_set_drvdata,
+  PAGE_EXT_FIELD,
+  pageExt,
+  pageIdx,
   trylock_page,
 } from "../kernel/mm/page-ext.ts";
 import {
@@ -325,8 +331,12 @@ function backingPage(k: Kernel, page: Page): Page {
 /** dummy_devmem_free (hmm_devmem_ops.free): frees the backing page, cfree++, back on the list. */
 function dmirror_devmem_free(k: Kernel, devmem: HmmDevmem, page: Page): void {
   const md = devmem.device.driver_data as DmirrorDevice;
-  const rpage = hmm_devmem_page_get_drvdata(k, page);
-  hmm_devmem_page_set_drvdata(k, page, 0);
+  // hmm_devmem_page_get_drvdata, then set_drvdata(page, 0): one record
+  const rec = pageExt(k, page, PAGE_EXT_FIELD.private).records();
+  const o = pageIdx(page) * EXT_STRIDE + EXT_PRIVATE;
+  const rpage = extGet64(rec, o);
+  rec[o] = 0;
+  rec[o + 1] = 0;
   // a page freed twice has drvdata NULL: __free_page(NULL) faults on the refcount (pfn 0 is
   // a real page in the model, so the NULL must not be freed as pfn 0)
   if (rpage === 0) nullDeref(k, PAGE_FIELD._refcount);

@@ -25,7 +25,7 @@ import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
 import { vmemmapFault } from "./memmap.ts";
 import { type MemSection, type MmState, sectionOf } from "./mmzone.ts";
-import { PG_reserved, withRef, wordRef, wordZone } from "./page-flags.ts";
+import { PG_reserved, REF_SPILL, withRef, wordRef, wordZone } from "./page-flags.ts";
 import {
   clear_compound_page,
   compound_order,
@@ -295,8 +295,17 @@ export function __free_pages(k: Kernel, page: Page, order: number): void {
   const s = sectionOf(hub.mm, page);
   if (s === null) vmemmapFault(k, page, PAGE_FIELD._refcount, 1);
   const i = pageIdx(page);
-  const rc = s.ref(i) - 1;
-  s.setRef(i, rc);
+  const w = s.words;
+  let rc: number;
+  const x = w === null ? 0 : w[i]!;
+  if (w !== null && wordRef(x) > 0 && wordRef(x) !== REF_SPILL) {
+    // s.ref / s.setRef, inline: a count held in the word drops by one
+    rc = wordRef(x) - 1;
+    w[i] = withRef(x, rc);
+  } else {
+    rc = s.ref(i) - 1;
+    s.setRef(i, rc);
+  }
   if (rc !== 0) return;
   if (order === 0) {
     const st = hub.ram;
