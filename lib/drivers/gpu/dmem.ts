@@ -495,7 +495,8 @@ export function nouveau_dmem_chunk_first_free_locked(
 function findNextZeroBit(bitmap: Uint32Array, from: number): number {
   for (let i = from; i < DMEM_CHUNK_NPAGES;) {
     const word = i >>> 5;
-    const zeros = ~bitmap[word]! >>> (i & 31);
+    // int32 arithmetic throughout (an arithmetic shift keeps the lowest zero bit the lowest)
+    const zeros = ~bitmap[word]! >> (i & 31);
     if (zeros !== 0) return i + 31 - Math.clz32(zeros & -zeros);
     i = (word + 1) << 5;
   }

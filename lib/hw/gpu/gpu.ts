@@ -83,6 +83,7 @@ export class CopyEngine {
   #linkBW = 1;
   #hbmBW = 1;
   #latency = 0;
+  #ns1 = 0;
 
   /** Forgets queued work and reads the cost model of the new kernel (power-on). */
   reset(): void {
@@ -96,6 +97,7 @@ export class CopyEngine {
     this.#linkBW = Math.min(pathBandwidth(k.cost, hostPath(g.pci)), cap);
     this.#hbmBW = Math.min(k.cost.get("gpu.hbmBW"), cap);
     this.#latency = k.cost.get("pcie.dmaLatency");
+    this.#ns1 = Math.round(this.#latency + PAGE_BYTES / this.#linkBW);
   }
 
   /**
@@ -152,7 +154,8 @@ export class CopyEngine {
   copyHostToVram(vramOffset: number, pfn: Page, npages = 1): number {
     const g = this.#gpu, k = g.kernel;
     const bytes = npages * PAGE_BYTES;
-    const ns = Math.round(this.#latency + bytes / this.#linkBW); // costNs of a host transfer
+    // costNs of a host transfer (one page: computed at power-on)
+    const ns = npages === 1 ? this.#ns1 : Math.round(this.#latency + bytes / this.#linkBW);
     const now = k.clock.now;
     const done = (now > this.#busyUntil ? now : this.#busyUntil) + ns;
     this.#busyUntil = done;
@@ -325,11 +328,12 @@ export class Gpu {
 }
 
 function vramPage(g: Gpu, offset: number): number {
-  // (in range and a multiple of the page size: a safe integer, NaN fails)
-  if (!(offset >= 0 && offset < g.config.vram && offset % PAGE_BYTES === 0)) {
+  // in range and a whole number of pages (a safe integer; NaN fails), without a floating modulo
+  const page = offset / PAGE_BYTES;
+  if (!(offset >= 0 && offset < g.config.vram && Math.floor(page) === page)) {
     throw new RangeError(
       `Cannot copy ${g.name} VRAM at ${offset}: not a page-aligned offset inside its ${g.config.vram} bytes`,
     );
   }
-  return offset / PAGE_BYTES;
+  return page;
 }

@@ -188,7 +188,9 @@ export const CONTENTS: SubsystemKey<ChunkStore> = {
 
 /** The chunk id of `page` (0: reads as zeros). */
 export function pageChunk(k: Kernel, page: Page): number {
-  const r = pageExt(k, page, 0).rec;
+  const s = sectionOf(k.state(HUB).mm, page);
+  const e = s === null ? pageExt(k, page, 0) : s.ext; // no memmap: pageExt Oopses
+  const r = e === null ? null : e.rec;
   return r === null ? 0 : r[(page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK]!;
 }
 
