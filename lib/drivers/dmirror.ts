@@ -225,8 +225,9 @@ export class Dmirror {
   /** The device-table entry of `addr` (0 = none). */
   dpte(addr: number): number {
     const vpn = Math.floor(addr / 4096);
-    const leaf = this.pt.get(Math.floor(vpn / 512));
-    return leaf === undefined ? 0 : leaf[vpn % 512]!;
+    const key = Math.floor(vpn / 512);
+    const leaf = this.pt.get(key);
+    return leaf === undefined ? 0 : leaf[vpn - key * 512]!; // vpn % 512, no floating modulo
   }
 
   /** Sets the device-table entry of `addr`. */
@@ -239,7 +240,7 @@ export class Dmirror {
       leaf = new Float64Array(512);
       this.pt.set(key, leaf);
     }
-    leaf[vpn % 512] = v;
+    leaf[vpn - key * 512] = v;
   }
 
   /** Number of valid device-table entries in [start, end). */
@@ -453,11 +454,13 @@ const dmirrorMirrorOps = {
     d.lastSync.end = update.end;
     for (let a = update.start; a < update.end;) {
       const vpn = Math.floor(a / 4096);
-      const leaf = d.pt.get(Math.floor(vpn / 512));
-      const leafEnd = (Math.floor(vpn / 512) + 1) * 512 * 4096;
+      const key = Math.floor(vpn / 512);
+      const leaf = d.pt.get(key);
+      const leafEnd = (key + 1) * 512 * 4096;
       const stop = Math.min(update.end, leafEnd);
       if (leaf !== undefined) {
-        for (let b = a; b < stop; b += 4096) leaf[Math.floor(b / 4096) % 512] = 0;
+        // entry index vpn - key * 512 (vpn % 512 without a floating-point modulo)
+        for (let b = a; b < stop; b += 4096) leaf[Math.floor(b / 4096) - key * 512] = 0;
       }
       a = stop;
     }

@@ -67,7 +67,7 @@ export class DevicePageTable {
       b = new Float64Array(BLOCK);
       this.#blocks.set(key, b);
     }
-    const i = vpn % BLOCK;
+    const i = vpn - key * BLOCK; // vpn % BLOCK without a floating-point modulo (vpn > 2^31)
     if (b[i] === 0) this.#count++;
     b[i] = target * 8 + ((flags | DPTE_VALID) & 7);
   }
@@ -75,8 +75,9 @@ export class DevicePageTable {
   /** The raw packed entry of the page containing `vaddr` (0 when unmapped). */
   raw(vaddr: number): number {
     const vpn = Math.floor(vaddr / 4096);
-    const b = this.#block(Math.floor(vpn / BLOCK));
-    return b === undefined ? 0 : b[vpn % BLOCK]!;
+    const key = Math.floor(vpn / BLOCK);
+    const b = this.#block(key);
+    return b === undefined ? 0 : b[vpn - key * BLOCK]!;
   }
 
   /** The entry of the page containing `vaddr`, or null. */
@@ -89,9 +90,11 @@ export class DevicePageTable {
   /** Clears the entry of the page containing `vaddr`; whether one was there. */
   unmap(vaddr: number): boolean {
     const vpn = Math.floor(vaddr / 4096);
-    const b = this.#block(Math.floor(vpn / BLOCK));
-    if (b === undefined || b[vpn % BLOCK] === 0) return false;
-    b[vpn % BLOCK] = 0;
+    const key = Math.floor(vpn / BLOCK);
+    const b = this.#block(key);
+    const i = vpn - key * BLOCK;
+    if (b === undefined || b[i] === 0) return false;
+    b[i] = 0;
     this.#count--;
     return true;
   }
@@ -104,9 +107,9 @@ export class DevicePageTable {
       // a huge range (an exit, a big munmap): visit the populated blocks only
       for (const [key, b] of this.#blocks) {
         const lo = Math.max(first, key * BLOCK), hi = Math.min(last, (key + 1) * BLOCK);
-        for (let v = lo; v < hi; v++) {
-          if (b[v % BLOCK] !== 0) {
-            b[v % BLOCK] = 0;
+        for (let v = lo - key * BLOCK, e = hi - key * BLOCK; v < e; v++) {
+          if (b[v] !== 0) {
+            b[v] = 0;
             n++;
           }
         }
@@ -119,9 +122,9 @@ export class DevicePageTable {
       const b = this.#block(key);
       const blockEnd = Math.min(last, (key + 1) * BLOCK);
       if (b !== undefined) {
-        for (let v = vpn; v < blockEnd; v++) {
-          if (b[v % BLOCK] !== 0) {
-            b[v % BLOCK] = 0;
+        for (let v = vpn - key * BLOCK, e = blockEnd - key * BLOCK; v < e; v++) {
+          if (b[v] !== 0) {
+            b[v] = 0;
             n++;
           }
         }
