@@ -70,8 +70,14 @@ import {
   type VmAreaStruct,
 } from "../kernel/mm/mm-types.ts";
 import {
+  EXT_PRIVATE,
+  EXT_STRIDE,
+  extGet64,
   hmm_devmem_page_get_drvdata,
   hmm_devmem_page_set_drvdata,
+  PAGE_EXT_FIELD,
+  pageExt,
+  pageIdx,
   trylock_page,
 } from "../kernel/mm/page-ext.ts";
 import {
@@ -219,8 +225,9 @@ export class Dmirror {
   /** The device-table entry of `addr` (0 = none). */
   dpte(addr: number): number {
     const vpn = Math.floor(addr / 4096);
-    const leaf = this.pt.get(Math.floor(vpn / 512));
-    return leaf === undefined ? 0 : leaf[vpn % 512]!;
+    const key = Math.floor(vpn / 512);
+    const leaf = this.pt.get(key);
+    return leaf === undefined ? 0 : leaf[vpn - key * 512]!; // vpn % 512, no floating modulo
   }
 
   /** Sets the device-table entry of `addr`. */
@@ -233,7 +240,7 @@ export class Dmirror {
       leaf = new Float64Array(512);
       this.pt.set(key, leaf);
     }
-    leaf[vpn % 512] = v;
+    leaf[vpn - key * 512] = v;
   }
 
   /** Number of valid device-table entries in [start, end). */
@@ -325,8 +332,12 @@ function backingPage(k: Kernel, page: Page): Page {
 /** dummy_devmem_free (hmm_devmem_ops.free): frees the backing page, cfree++, back on the list. */
 function dmirror_devmem_free(k: Kernel, devmem: HmmDevmem, page: Page): void {
   const md = devmem.device.driver_data as DmirrorDevice;
-  const rpage = hmm_devmem_page_get_drvdata(k, page);
-  hmm_devmem_page_set_drvdata(k, page, 0);
+  // hmm_devmem_page_get_drvdata, then set_drvdata(page, 0): one record
+  const rec = pageExt(k, page, PAGE_EXT_FIELD.private).records();
+  const o = pageIdx(page) * EXT_STRIDE + EXT_PRIVATE;
+  const rpage = extGet64(rec, o);
+  rec[o] = 0;
+  rec[o + 1] = 0;
   // a page freed twice has drvdata NULL: __free_page(NULL) faults on the refcount (pfn 0 is
   // a real page in the model, so the NULL must not be freed as pfn 0)
   if (rpage === 0) nullDeref(k, PAGE_FIELD._refcount);
@@ -443,11 +454,13 @@ const dmirrorMirrorOps = {
     d.lastSync.end = update.end;
     for (let a = update.start; a < update.end;) {
       const vpn = Math.floor(a / 4096);
-      const leaf = d.pt.get(Math.floor(vpn / 512));
-      const leafEnd = (Math.floor(vpn / 512) + 1) * 512 * 4096;
+      const key = Math.floor(vpn / 512);
+      const leaf = d.pt.get(key);
+      const leafEnd = (key + 1) * 512 * 4096;
       const stop = Math.min(update.end, leafEnd);
       if (leaf !== undefined) {
-        for (let b = a; b < stop; b += 4096) leaf[Math.floor(b / 4096) % 512] = 0;
+        // entry index vpn - key * 512 (vpn % 512 without a floating-point modulo)
+        for (let b = a; b < stop; b += 4096) leaf[Math.floor(b / 4096) - key * 512] = 0;
       }
       a = stop;
     }

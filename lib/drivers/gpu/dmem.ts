@@ -119,7 +119,7 @@ import {
 } from "../../kernel/mm/hmm-mirror.ts";
 import { orBits } from "../../kernel/mm/pgtable.ts";
 import { MEMORY_DEVICE_PRIVATE, type Page } from "../../kernel/mm/types.ts";
-import type { CopyEnd, CopyFence } from "../../hw/gpu/gpu.ts";
+import type { CopyEnd } from "../../hw/gpu/gpu.ts";
 import {
   nouveau_bo_new,
   nouveau_bo_pin,
@@ -160,6 +160,13 @@ export class NouveauDmemChunk {
   callocated = 0;
   /** One bit per page (DMEM_CHUNK_NPAGES bits). */
   readonly bitmap: Uint32Array = new Uint32Array(DMEM_CHUNK_NPAGES / 32);
+  /**
+   * Every bit of `bitmap` below this index is set (the search for the first
+   * zero bit starts here: the same answer as from 0, without rescanning the
+   * taken pages). Kept by nouveau_dmem_pages_alloc, nouveau_dmem_free and
+   * nouveau_dmem_chunk_alloc, the only writers of the bitmap.
+   */
+  firstFree = 0;
   /** The list it is on (null once kfree'd). */
   list: ChunkListName | null = null;
   /** Intrusive list links. */
@@ -268,8 +275,8 @@ export class NouveauDmem {
   migrated = 0;
   /** Pages migrated back to system memory by ops->fault. */
   migratedBack = 0;
-  /** The last fence the migrate channel made (its work completes by then). */
-  lastCopy: CopyFence | null = null;
+  /** When the migrate channel's last copy completes (0: none queued yet); a new fence waits for it. */
+  lastCopyDone = 0;
   /** Use of freed driver memory (a chunk after fini), recorded rather than crashed on. */
   readonly useAfterFree: string[] = [];
   /** nouveau_dmem_page_alloc_locked's `pfns[1]`. */
@@ -278,6 +285,12 @@ export class NouveauDmem {
   readonly vramEnd: { vram: number } = { vram: 0 };
   /** The copy method's host page (reused). */
   readonly hostEnd: { page: number } = { page: 0 };
+  /** The copy method's VRAM source address (reused). */
+  readonly vramSrc: { vram: number } = { vram: 0 };
+  /** The chunk nouveau_dmem_pages_alloc took its last page from. */
+  lastAllocChunk: NouveauDmemChunk | null = null;
+  /** alloc_and_copy's VRAM address of each entry's new page (reused; grown as needed). */
+  allocAddrs: Float64Array = new Float64Array(SG_MAX_SINGLE_ALLOC);
   /** Reusable src/dst for the fault handler (one page). */
   readonly faultSrc: Float64Array = new Float64Array(1);
   /** Reusable dst for the fault handler. */
@@ -375,6 +388,13 @@ export function nvc0b5_migrate_copy(
 ): number {
   if (dst_aper === NOUVEAU_APER_VIRT || src_aper === NOUVEAU_APER_VIRT) return -EINVAL;
   const dmem = dmemOf(drm);
+  const ce = drm.gpu.copyEngine;
+  if (dst_aper === NOUVEAU_APER_VRAM && src_aper === NOUVEAU_APER_HOST) {
+    // the migration direction: the engine's end-free form of the same copy
+    const status = ce.copyHostToVram(dst_addr, src_addr / 4096, npages);
+    dmem.lastCopyDone = ce.lastDone;
+    return status;
+  }
   // the method's two addresses, in the engine's terms (reused: the engine reads them at once)
   const vram = dmem.vramEnd, host = dmem.hostEnd;
   let dst: CopyEnd, src: CopyEnd;
@@ -385,20 +405,21 @@ export function nvc0b5_migrate_copy(
     host.page = dst_addr / 4096;
     dst = host;
   }
-  if (src_aper === NOUVEAU_APER_VRAM) src = { vram: src_addr };
-  else {
+  if (src_aper === NOUVEAU_APER_VRAM) {
+    dmem.vramSrc.vram = src_addr;
+    src = dmem.vramSrc;
+  } else {
     host.page = src_addr / 4096;
     src = host;
   }
-  const fence = drm.gpu.copyEngine.copy(dst, src, npages);
-  dmem.lastCopy = fence;
+  const fence = ce.copy(dst, src, npages);
+  dmem.lastCopyDone = fence.done;
   return fence.status;
 }
 
 /** nouveau_fence_new(chan): a fence after everything queued so far. */
 export function nouveau_fence_new(_k: Kernel, drm: NouveauDrm): NouveauFence {
-  const last = dmemOf(drm).lastCopy;
-  return { done: last === null ? 0 : last.done };
+  return { done: dmemOf(drm).lastCopyDone };
 }
 
 /**
@@ -440,6 +461,7 @@ export function nouveau_dmem_chunk_alloc(k: Kernel, drm: NouveauDrm): number {
     else {
       chunk.bo = bo;
       chunk.bitmap.fill(0);
+      chunk.firstFree = 0;
       // the model's hmm_data: set when the chunk can first hand out pages (see the module doc)
       for (let j = 0; j < DMEM_CHUNK_NPAGES; j++) {
         hmm_devmem_page_set_drvdata(k, chunk.pfn_first + j, chunk.index + 1);
@@ -473,7 +495,8 @@ export function nouveau_dmem_chunk_first_free_locked(
 function findNextZeroBit(bitmap: Uint32Array, from: number): number {
   for (let i = from; i < DMEM_CHUNK_NPAGES;) {
     const word = i >>> 5;
-    const zeros = ~bitmap[word]! >>> (i & 31);
+    // int32 arithmetic throughout (an arithmetic shift keeps the lowest zero bit the lowest)
+    const zeros = ~bitmap[word]! >> (i & 31);
     if (zeros !== 0) return i + 31 - Math.clz32(zeros & -zeros);
     i = (word + 1) << 5;
   }
@@ -505,7 +528,7 @@ export function nouveau_dmem_pages_alloc(
       continue;
     }
     const bm = chunk.bitmap;
-    let i = findNextZeroBit(bm, 0);
+    let i = findNextZeroBit(bm, chunk.firstFree); // = find_first_zero_bit (see firstFree)
     while (i < DMEM_CHUNK_NPAGES && c < npages) {
       pages[c] = chunk.pfn_first + i;
       bm[i >>> 5] = (bm[i >>> 5]! | (1 << (i & 31))) >>> 0;
@@ -513,6 +536,8 @@ export function nouveau_dmem_pages_alloc(
       c++;
       i = findNextZeroBit(bm, i);
     }
+    chunk.firstFree = i; // every bit below the next zero bit is set
+    dmem.lastAllocChunk = chunk;
     // the model's list moves (v5.1 leaves the chunk on chunk_empty)
     if (chunk.list === "chunk_empty") {
       dmem.chunk_empty.del(chunk);
@@ -562,6 +587,7 @@ function nouveau_dmem_free(k: Kernel, devmem: HmmDevmem, page: Page): void {
   const chunk = nouveau_dmem_page_chunk(k, drm, page);
   const idx = page - chunk.pfn_first;
   chunk.bitmap[idx >>> 5] = (chunk.bitmap[idx >>> 5]! & ~(1 << (idx & 31))) >>> 0;
+  if (idx < chunk.firstFree) chunk.firstFree = idx;
   WARN_ON(k, chunk.callocated === 0);
   chunk.callocated--;
   // the model's list moves (v5.1 leaves every chunk on chunk_empty)
@@ -776,7 +802,10 @@ export function nouveau_dmem_migrate_alloc_and_copy(
 ): void {
   const migrate = priv as NouveauMigrate;
   const drm = migrate.drm;
+  const dmem = drm.dmem!;
   const n = (end - start) / 4096;
+  if (dmem.allocAddrs.length < n) dmem.allocAddrs = new Float64Array(n);
+  const addrs = dmem.allocAddrs;
   let npages = 0;
   for (let i = 0; i < n; i++) {
     dst[i] = 0;
@@ -784,6 +813,9 @@ export function nouveau_dmem_migrate_alloc_and_copy(
     if ((s & 1) === 0 || (s & MIGRATE_PFN_MIGRATE) === 0) continue; // !spage || !MIGRATE
     const dpage = nouveau_dmem_page_alloc_locked(k, drm);
     if (dpage === null) continue;
+    // nouveau_dmem_page_addr(drm, dpage), read now: the page's hmm_data is the chunk it came from
+    const c = dmem.lastAllocChunk!;
+    addrs[i] = (dpage - c.pfn_first) * 4096 + c.bo!.offset;
     dst[i] = orBits(migrate_pfn(dpage), MIGRATE_PFN_LOCKED | MIGRATE_PFN_DEVICE);
     npages++;
   }
@@ -792,7 +824,7 @@ export function nouveau_dmem_migrate_alloc_and_copy(
     const d = dst[i]!;
     if ((d & 1) === 0 || d === MIGRATE_PFN_ERROR) continue;
     const dpage = (d - (d & 63)) / 64;
-    const dst_addr = nouveau_dmem_page_addr(k, drm, dpage);
+    const dst_addr = addrs[i]!;
     if (migrate.vramPages !== null) migrate.vramPages[i] = dst_addr / 4096;
     const s = src[i]!;
     if ((s & 1) === 0 || (s & MIGRATE_PFN_MIGRATE) === 0) {

@@ -83,17 +83,21 @@ export class CopyEngine {
   #linkBW = 1;
   #hbmBW = 1;
   #latency = 0;
+  #ns1 = 0;
 
   /** Forgets queued work and reads the cost model of the new kernel (power-on). */
   reset(): void {
     const g = this.#gpu, k = g.kernel;
     this.#busyUntil = 0;
+    this.lastNs = 0;
+    this.lastDone = 0;
     this.copies = 0;
     this.pages = 0;
     const cap = g.config.copyRate ?? Infinity;
     this.#linkBW = Math.min(pathBandwidth(k.cost, hostPath(g.pci)), cap);
     this.#hbmBW = Math.min(k.cost.get("gpu.hbmBW"), cap);
     this.#latency = k.cost.get("pcie.dmaLatency");
+    this.#ns1 = Math.round(this.#latency + PAGE_BYTES / this.#linkBW);
   }
 
   /**
@@ -113,27 +117,61 @@ export class CopyEngine {
    * exports no chunk setter). Returns the fence.
    */
   copy(dst: CopyEnd, src: CopyEnd, npages = 1): CopyFence {
+    if ("vram" in dst && "page" in src && !("store" in src)) {
+      const status = this.copyHostToVram(dst.vram, src.page, npages);
+      return { status, ns: this.lastNs, done: this.lastDone };
+    }
     const g = this.#gpu, k = g.kernel;
     const bytes = npages * PAGE_BYTES;
     const ns = this.costNs(dst, src, bytes);
     const start = Math.max(k.clock.now, this.#busyUntil);
     this.#busyUntil = start + ns;
+    this.lastNs = ns;
+    this.lastDone = this.#busyUntil;
     if (k.faults.shouldFail("gpu_copy")) {
       if (k.trace.on) k.trace.emit({ kind: "gpu", op: "copy_error", gpu: g.name, n: bytes, ns });
       return { status: -5, ns, done: this.#busyUntil };
     }
-    if ("vram" in dst && "page" in src && !("store" in src)) {
-      // the migration fast path: struct pages to VRAM, sharing chunks
-      const v = vramPage(g, dst.vram);
-      if (v + npages > g.vram.pages) vramPage(g, dst.vram + (npages - 1) * PAGE_BYTES);
-      for (let i = 0; i < npages; i++) g.vram.adoptChunk(v + i, pageChunk(k, src.page + i));
-    } else {
-      for (let i = 0; i < npages; i++) g.copyPage(step(dst, i), step(src, i));
-    }
+    for (let i = 0; i < npages; i++) g.copyPage(step(dst, i), step(src, i));
     this.copies++;
     this.pages += npages;
     if (k.trace.on) k.trace.emit({ kind: "gpu", op: "copy", gpu: g.name, n: bytes, ns });
     return { status: 0, ns, done: this.#busyUntil };
+  }
+
+  /** Simulated ns of the last copy queued. */
+  lastNs = 0;
+  /** Simulated time the last copy queued completes (its fence). */
+  lastDone = 0;
+
+  /**
+   * `copy({ vram: vramOffset }, { page: pfn }, npages)` — the migration
+   * direction, struct pages to VRAM, sharing chunks — without building the
+   * two ends and the fence: the same time, counters, trace and fault point.
+   * Returns the status (0 or -EIO); the fence's time is {@link lastDone}
+   * (and its cost {@link lastNs}).
+   */
+  copyHostToVram(vramOffset: number, pfn: Page, npages = 1): number {
+    const g = this.#gpu, k = g.kernel;
+    const bytes = npages * PAGE_BYTES;
+    // costNs of a host transfer (one page: computed at power-on)
+    const ns = npages === 1 ? this.#ns1 : Math.round(this.#latency + bytes / this.#linkBW);
+    const now = k.clock.now;
+    const done = (now > this.#busyUntil ? now : this.#busyUntil) + ns;
+    this.#busyUntil = done;
+    this.lastNs = ns;
+    this.lastDone = done;
+    if (k.faults.anyArmed && k.faults.shouldFail("gpu_copy")) {
+      if (k.trace.on) k.trace.emit({ kind: "gpu", op: "copy_error", gpu: g.name, n: bytes, ns });
+      return -5;
+    }
+    const v = vramPage(g, vramOffset);
+    if (v + npages > g.vram.pages) vramPage(g, vramOffset + (npages - 1) * PAGE_BYTES);
+    for (let i = 0; i < npages; i++) g.vram.adoptChunk(v + i, pageChunk(k, pfn + i));
+    this.copies++;
+    this.pages += npages;
+    if (k.trace.on) k.trace.emit({ kind: "gpu", op: "copy", gpu: g.name, n: bytes, ns });
+    return 0;
   }
 
   /** Waits for `fence` (the fault path runs the wait atomically): advances the clock to its completion. */
@@ -290,13 +328,12 @@ export class Gpu {
 }
 
 function vramPage(g: Gpu, offset: number): number {
-  if (
-    !Number.isSafeInteger(offset) || offset < 0 || offset % PAGE_BYTES !== 0 ||
-    offset >= g.config.vram
-  ) {
+  // in range and a whole number of pages (a safe integer; NaN fails), without a floating modulo
+  const page = offset / PAGE_BYTES;
+  if (!(offset >= 0 && offset < g.config.vram && Math.floor(page) === page)) {
     throw new RangeError(
       `Cannot copy ${g.name} VRAM at ${offset}: not a page-aligned offset inside its ${g.config.vram} bytes`,
     );
   }
-  return offset / PAGE_BYTES;
+  return page;
 }

@@ -33,6 +33,20 @@ export interface DevicePte {
 export class DevicePageTable {
   #blocks = new Map<number, Float64Array>();
   #count = 0;
+  // the block used last (a batch maps, invalidates and reads pages of one VA block)
+  #lastKey = -1;
+  #last: Float64Array | null = null;
+
+  /** The block of VA block number `key`, or undefined. */
+  #block(key: number): Float64Array | undefined {
+    if (key === this.#lastKey) return this.#last!;
+    const b = this.#blocks.get(key);
+    if (b !== undefined) {
+      this.#lastKey = key;
+      this.#last = b;
+    }
+    return b;
+  }
 
   /** Mapped pages. */
   get count(): number {
@@ -41,19 +55,19 @@ export class DevicePageTable {
 
   /** Maps the page containing `vaddr` to `target` with `flags` (DPTE_VALID is implied). */
   map(vaddr: number, target: number, flags: number): void {
-    if (!Number.isSafeInteger(target) || target < 0 || target >= 2 ** 45) {
+    if (!(target >= 0 && target < 2 ** 45 && Math.floor(target) === target)) {
       throw new RangeError(
         `Cannot map ${vaddr.toString(16)} on the device: target ${target} is not a page number`,
       );
     }
     const vpn = Math.floor(vaddr / 4096);
     const key = Math.floor(vpn / BLOCK);
-    let b = this.#blocks.get(key);
+    let b = this.#block(key);
     if (b === undefined) {
       b = new Float64Array(BLOCK);
       this.#blocks.set(key, b);
     }
-    const i = vpn % BLOCK;
+    const i = vpn - key * BLOCK; // vpn % BLOCK without a floating-point modulo (vpn > 2^31)
     if (b[i] === 0) this.#count++;
     b[i] = target * 8 + ((flags | DPTE_VALID) & 7);
   }
@@ -61,8 +75,9 @@ export class DevicePageTable {
   /** The raw packed entry of the page containing `vaddr` (0 when unmapped). */
   raw(vaddr: number): number {
     const vpn = Math.floor(vaddr / 4096);
-    const b = this.#blocks.get(Math.floor(vpn / BLOCK));
-    return b === undefined ? 0 : b[vpn % BLOCK]!;
+    const key = Math.floor(vpn / BLOCK);
+    const b = this.#block(key);
+    return b === undefined ? 0 : b[vpn - key * BLOCK]!;
   }
 
   /** The entry of the page containing `vaddr`, or null. */
@@ -75,9 +90,11 @@ export class DevicePageTable {
   /** Clears the entry of the page containing `vaddr`; whether one was there. */
   unmap(vaddr: number): boolean {
     const vpn = Math.floor(vaddr / 4096);
-    const b = this.#blocks.get(Math.floor(vpn / BLOCK));
-    if (b === undefined || b[vpn % BLOCK] === 0) return false;
-    b[vpn % BLOCK] = 0;
+    const key = Math.floor(vpn / BLOCK);
+    const b = this.#block(key);
+    const i = vpn - key * BLOCK;
+    if (b === undefined || b[i] === 0) return false;
+    b[i] = 0;
     this.#count--;
     return true;
   }
@@ -90,9 +107,9 @@ export class DevicePageTable {
       // a huge range (an exit, a big munmap): visit the populated blocks only
       for (const [key, b] of this.#blocks) {
         const lo = Math.max(first, key * BLOCK), hi = Math.min(last, (key + 1) * BLOCK);
-        for (let v = lo; v < hi; v++) {
-          if (b[v % BLOCK] !== 0) {
-            b[v % BLOCK] = 0;
+        for (let v = lo - key * BLOCK, e = hi - key * BLOCK; v < e; v++) {
+          if (b[v] !== 0) {
+            b[v] = 0;
             n++;
           }
         }
@@ -102,12 +119,12 @@ export class DevicePageTable {
     }
     for (let vpn = first; vpn < last;) {
       const key = Math.floor(vpn / BLOCK);
-      const b = this.#blocks.get(key);
+      const b = this.#block(key);
       const blockEnd = Math.min(last, (key + 1) * BLOCK);
       if (b !== undefined) {
-        for (let v = vpn; v < blockEnd; v++) {
-          if (b[v % BLOCK] !== 0) {
-            b[v % BLOCK] = 0;
+        for (let v = vpn - key * BLOCK, e = blockEnd - key * BLOCK; v < e; v++) {
+          if (b[v] !== 0) {
+            b[v] = 0;
             n++;
           }
         }
@@ -137,5 +154,7 @@ export class DevicePageTable {
   clear(): void {
     this.#blocks.clear();
     this.#count = 0;
+    this.#lastKey = -1;
+    this.#last = null;
   }
 }

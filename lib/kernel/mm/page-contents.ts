@@ -25,6 +25,7 @@ import { PAGE_SIZE, PAGES_PER_SECTION } from "./constants.ts";
 import { EXT_CHUNK, EXT_STRIDE, pageExt } from "./page-ext.ts";
 import type { Page } from "./types.ts";
 import { HUB } from "./hub.ts";
+import { sectionOf } from "./mmzone.ts";
 
 /** 32-bit words per page. */
 export const WORDS_PER_PAGE: number = PAGE_SIZE / 4;
@@ -187,7 +188,9 @@ export const CONTENTS: SubsystemKey<ChunkStore> = {
 
 /** The chunk id of `page` (0: reads as zeros). */
 export function pageChunk(k: Kernel, page: Page): number {
-  const r = pageExt(k, page, 0).rec;
+  const s = sectionOf(k.state(HUB).mm, page);
+  const e = s === null ? pageExt(k, page, 0) : s.ext; // no memmap: pageExt Oopses
+  const r = e === null ? null : e.rec;
   return r === null ? 0 : r[(page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK]!;
 }
 
@@ -314,7 +317,31 @@ export function pagesEqual(k: Kernel, a: Page, b: Page): boolean {
  * cost suppressed it).
  */
 export function copy_highpage(k: Kernel, to: Page, from: Page): void {
-  const cs = k.state(HUB).cs;
+  const hub = k.state(HUB);
+  const cs = hub.cs;
+  // the common case: both struct pages present, `to` has its record — one read, one write
+  const fs = sectionOf(hub.mm, from), ts = sectionOf(hub.mm, to);
+  if (fs !== null && ts !== null) {
+    const te = ts.ext;
+    const trec = te === null ? null : te.rec;
+    if (trec !== null) {
+      const fe = fs.ext;
+      const frec = fe === null ? null : fe.rec;
+      const src = frec === null
+        ? 0
+        : frec[(from & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK]!;
+      const o = (to & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK;
+      const old = trec[o]!;
+      if (src !== old) {
+        if (src !== 0) cs.refcnt[src]!++;
+        trec[o] = src;
+        if (old !== 0) cs.put(old);
+      }
+      cs.stats.copies++;
+      if (cs.suppressCharge === 0) k.clock.advance(cs.copyNs);
+      return;
+    }
+  }
   const src = pageChunk(k, from);
   const rec = pageExt(k, to, 0).rec;
   const o = (to & (PAGES_PER_SECTION - 1)) * EXT_STRIDE + EXT_CHUNK;
@@ -356,7 +383,15 @@ export function clear_highpage_reset(k: Kernel, page: Page): void {
   const o = (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE;
   const id = rec[o + EXT_CHUNK]!;
   if (id !== 0) k.state(HUB).cs.put(id);
-  rec.fill(0, o, o + EXT_STRIDE);
+  // the record's EXT_STRIDE (8) slots, without a call to fill
+  rec[o] = 0;
+  rec[o + 1] = 0;
+  rec[o + 2] = 0;
+  rec[o + 3] = 0;
+  rec[o + 4] = 0;
+  rec[o + 5] = 0;
+  rec[o + 6] = 0;
+  rec[o + 7] = 0;
 }
 
 /** Host bytes the chunk store holds (full buffers plus compact slots). */

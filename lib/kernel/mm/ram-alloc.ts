@@ -25,10 +25,13 @@ import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_FIELD, ZONE_DEVICE } from "./constants.ts";
 import { vmemmapFault } from "./memmap.ts";
 import { type MemSection, type MmState, sectionOf } from "./mmzone.ts";
-import { PG_reserved, withRef, wordRef, wordZone } from "./page-flags.ts";
+import { PG_reserved, REF_SPILL, withRef, wordRef, wordZone } from "./page-flags.ts";
 import {
   clear_compound_page,
   compound_order,
+  EXT_CHUNK,
+  EXT_FLAGS,
+  EXT_STRIDE,
   pageFlags2,
   pageIdx,
   prep_compound_page,
@@ -235,6 +238,12 @@ export function alloc_zeroed_user_highpage_movable(k: Kernel): Page | null {
 /** Returns pages [page, page + 2^order) to the allocator (their count is 0). */
 function free_pages_ok(k: Kernel, page: Page, order: number): void {
   const st = ramState(k);
+  if (order === 0) {
+    const s = sectionOf(k.state(HUB).mm, page);
+    if (s === null) vmemmapFault(k, page, 0, 1); // clear_highpage's struct page read
+    freeSmallIn(k, st, s, pageIdx(page), page);
+    return;
+  }
   const n = 2 ** order;
   for (let i = 0; i < n; i++) clear_highpage_reset(k, page + i); // clear_highpage, then the fields
   if (order === HPAGE_PMD_ORDER) {
@@ -245,16 +254,64 @@ function free_pages_ok(k: Kernel, page: Page, order: number): void {
 }
 
 /**
+ * free_pages_ok of one small page `i` of section `s` (the caller holds the
+ * section): clear_highpage_reset — the chunk reference is dropped and the
+ * page's record zeroed, a few typed-array writes — then onto the free stack.
+ */
+function freeSmallIn(k: Kernel, st: RamAllocState, s: MemSection, i: number, page: Page): void {
+  const e = s.ext;
+  if (e !== null) {
+    const rec = e.rec;
+    if (rec !== null) {
+      const o = i * EXT_STRIDE;
+      const id = rec[o + EXT_CHUNK]!;
+      if (id !== 0) k.state(HUB).cs.put(id);
+      rec[o] = 0;
+      rec[o + 1] = 0;
+      rec[o + 2] = 0;
+      rec[o + 3] = 0;
+      rec[o + 4] = 0;
+      rec[o + 5] = 0;
+      rec[o + 6] = 0;
+      rec[o + 7] = 0;
+    }
+  }
+  // pushFree, inline
+  if (st.nfree === st.free.length) {
+    const f = new Int32Array(st.free.length * 2);
+    f.set(st.free);
+    st.free = f;
+  }
+  st.free[st.nfree++] = page;
+  st.allocated--;
+}
+
+/**
  * __free_pages(page, order): drops the caller's reference; at zero the
  * block goes back to the allocator.
  */
 export function __free_pages(k: Kernel, page: Page, order: number): void {
-  const s = sectionOf(k.state(HUB).mm, page);
+  const hub = k.state(HUB);
+  const s = sectionOf(hub.mm, page);
   if (s === null) vmemmapFault(k, page, PAGE_FIELD._refcount, 1);
   const i = pageIdx(page);
-  const rc = s.ref(i) - 1;
-  s.setRef(i, rc);
-  if (rc === 0) free_pages_ok(k, page, order);
+  const w = s.words;
+  let rc: number;
+  const x = w === null ? 0 : w[i]!;
+  if (w !== null && wordRef(x) > 0 && wordRef(x) !== REF_SPILL) {
+    // s.ref / s.setRef, inline: a count held in the word drops by one
+    rc = wordRef(x) - 1;
+    w[i] = withRef(x, rc);
+  } else {
+    rc = s.ref(i) - 1;
+    s.setRef(i, rc);
+  }
+  if (rc !== 0) return;
+  if (order === 0) {
+    const st = hub.ram;
+    if (!st.ready) setup(k, st);
+    freeSmallIn(k, st, s, i, page);
+  } else free_pages_ok(k, page, order);
 }
 
 /** __free_page(page). */
@@ -267,14 +324,44 @@ export function __free_page(k: Kernel, page: Page): void {
  * reached 0 (installed as MmState.freeRamPage; get_page / put_page live in
  * swap.ts): compound_dtor — a hugetlb page goes back to its pool, a THP
  * through destroy_compound_page — or free_unref_page for a small page.
+ *
+ * @internal exported so that swap.ts can recognise it and call
+ * {@link freeRamPageIn} with the section it already holds.
  */
-function freeRamPage(k: Kernel, head: Page): void {
+export function freeRamPage(k: Kernel, head: Page): void {
   const st = k.state(HUB).ram;
   if ((pageFlags2(k, head) & PG_HUGETLB_BIT) !== 0 && st.hugetlbFree !== null) {
     st.hugetlbFree(head);
     return;
   }
   free_pages_ok(k, head, compound_order(k, head));
+}
+
+/**
+ * @internal {@link freeRamPage} of page `i` of section `s` (`head` is that
+ * page; swap.ts's __put_page holds the section): the same effects, the
+ * page's flags, compound order and record read from the section in hand.
+ */
+export function freeRamPageIn(k: Kernel, s: MemSection, i: number, head: Page): void {
+  const st = k.state(HUB).ram;
+  const e = s.ext;
+  if (e !== null) {
+    const rec = e.rec;
+    if (
+      rec !== null && (rec[i * EXT_STRIDE + EXT_FLAGS]! & PG_HUGETLB_BIT) !== 0 &&
+      st.hugetlbFree !== null
+    ) {
+      st.hugetlbFree(head);
+      return;
+    }
+    const c = e.compound === null ? 0 : e.compound[i]!;
+    if (c > 0) {
+      free_pages_ok(k, head, c);
+      return;
+    }
+  }
+  if (!st.ready) setup(k, st);
+  freeSmallIn(k, st, s, i, head);
 }
 
 /** The page-ext flag huge-memory.ts sets on hugetlb pages. */

@@ -53,6 +53,7 @@ import {
   wordRef,
   wordZone,
 } from "./page-flags.ts";
+import { freeRamPage, freeRamPageIn } from "./ram-alloc.ts";
 import {
   type DevPagemap,
   MEMORY_DEVICE_FS_DAX,
@@ -146,8 +147,7 @@ export function __put_devmap_managed_page(k: Kernel, page: Page): void {
 
 /** __put_devmap_managed_page on page `i` of section `s` (the caller looked the section up). */
 function putDevmapManaged(k: Kernel, s: MemSection, i: number, page: Page): void {
-  const count = s.ref(i) - 1; // page_ref_dec_return
-  s.setRef(i, count);
+  const count = refDec(s, i); // page_ref_dec_return
   if (k.tracing) emitRef(k, "put", page, 1, count);
   if (count === 1) {
     // __ClearPageActive, __ClearPageWaiters (one word: the section is already in hand)
@@ -237,10 +237,29 @@ export function put_page(k: Kernel, page: Page): void {
       return;
     }
   }
-  const count = s.ref(i) - 1; // put_page_testzero
-  s.setRef(i, count);
+  const count = refDec(s, i); // put_page_testzero
   if (k.tracing) emitRef(k, "put", page, 1, count);
   if (count === 0) putPageIn(k, mm, s, i, page);
+}
+
+/**
+ * page_ref_dec_return on page `i` of section `s`: a positive count held in
+ * the memmap word drops in place; anything else (no memmap words yet, a
+ * spilled or non-positive count) goes through s.ref / s.setRef.
+ */
+function refDec(s: MemSection, i: number): number {
+  const w = s.words;
+  if (w !== null) {
+    const x = w[i]!;
+    const rc = wordRef(x); // REF_SPILL is negative
+    if (rc > 0) {
+      w[i] = withRef(x, rc - 1);
+      return rc - 1;
+    }
+  }
+  const count = s.ref(i) - 1;
+  s.setRef(i, count);
+  return count;
 }
 
 /** __put_page(page) on page `i` of section `s` (put_page holds the section already). */
@@ -251,7 +270,8 @@ function putPageIn(k: Kernel, mm: MmState, s: MemSection, i: number, page: Page)
   }
   if (k.tracing) emitRef(k, "free", page, 1, 0);
   const free = mm.freeRamPage;
-  if (free !== null) free(k, page);
+  if (free === freeRamPage) freeRamPageIn(k, s, i, page); // the allocator's, with the section in hand
+  else if (free !== null) free(k, page);
 }
 
 /**
