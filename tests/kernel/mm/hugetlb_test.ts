@@ -110,12 +110,14 @@ Deno.test("hugetlb fork: after the child exits the parent's write reuses its pag
 });
 
 Deno.test("hugetlb fork: a child gives back no reservation (reset_vma_resv_huge_pages)", () => {
-  const { k, p, allocated } = pool(3);
+  const { k, p, allocated } = pool(4);
   const a = hugePrivate(p, 3);
   p.store32(a, 1); // one reservation consumed, two outstanding
   assertEquals(k.state(HUGE).resvHugepages, 2);
   const c = p.fork("child");
   c.store32(a + TWOMEG, 2); // a page the parent never touched: the child allocates outside them
+  assertEquals(k.state(HUGE).hugetlbFree.length, 2);
+  assertEquals(c.touch(a + 2 * TWOMEG, true), SIGBUS, "the other free pages are reserved");
   assertEquals(k.state(HUGE).resvHugepages, 2, "the child's fault consumes none");
   c.exit();
   assertEquals(
@@ -187,6 +189,49 @@ Deno.test("hugetlb: munmap of part of a private mapping gives back only that par
   assertEquals(k.state(HUGE).resvHugepages, 1);
   assertEquals(c.munmap(a + 2 * TWOMEG, 2 * TWOMEG), 0);
   assertEquals(k.state(HUGE).resvHugepages, 1, "the child's munmap gives nothing back");
+  c.exit();
+  p.exit();
+  assertPoolWhole(k, allocated);
+});
+
+Deno.test("hugetlb: a freed page goes back to the pool every time (free_huge_page keeps it a hugetlb page)", () => {
+  const { k, p, allocated } = pool(1);
+  for (let round = 0; round < 3; round++) {
+    const a = hugePrivate(p, 1); // before the fix the second page freed went to the buddy allocator
+    p.store32(a, round);
+    assertEquals(k.state(HUGE).hugetlbFree.length, 0);
+    assertEquals(p.munmap(a, TWOMEG), 0);
+    assertEquals(k.state(HUGE).hugetlbFree.length, 1, `round ${round}: back in the pool`);
+  }
+  p.exit();
+  assertPoolWhole(k, allocated);
+});
+
+Deno.test("hugetlb: a private read fault maps the page read-only; the write then reuses it", () => {
+  const { k, p, allocated } = pool(1);
+  const a = hugePrivate(p, 1);
+  assertEquals(p.load32(a + 8), 0);
+  const page = pte_pfn(entry(p, a));
+  assert(!pte_write(entry(p, a)), "make_huge_pte: writable only for a shared writable VMA");
+  p.store32(a + 8, 9);
+  assertEquals(pte_pfn(entry(p, a)), page, "hugetlb_cow reused it (mapped once, anonymous)");
+  assert(pte_write(entry(p, a)));
+  assertEquals(p.load32(a + 8), 9);
+  p.exit();
+  assertPoolWhole(k, allocated);
+});
+
+Deno.test("hugetlb: HPAGE_RESV_UNMAPPED is per VMA — a split child keeps its other half", () => {
+  const { k, p, allocated } = pool(2);
+  const a = hugePrivate(p, 2);
+  p.store32(a, 1);
+  p.store32(a + TWOMEG, 2);
+  const c = p.fork("child");
+  assertEquals(c.mprotect(a + TWOMEG, TWOMEG, PROT_READ), 0); // the child's VMA splits in two
+  p.store32(a, 3); // pool empty: the owner takes the page back from the child's first half
+  assertEquals(entry(c, a), 0);
+  assertEquals(c.touch(a, false), SIGBUS);
+  assertEquals(c.load32(a + TWOMEG), 2, "the other half still maps the parent's page");
   c.exit();
   p.exit();
   assertPoolWhole(k, allocated);
