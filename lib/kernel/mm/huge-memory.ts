@@ -139,8 +139,19 @@ export class HugeState {
   resvHugepages = 0;
   /** hugetlb_no_page's pr_warn_ratelimited state (begin of the interval, lines printed in it). */
   warnRs = { begin: -Infinity, printed: 0 };
-  /** THP faults, fallbacks, splits. */
-  stats = { thpFault: 0, thpFallback: 0, splitPmd: 0, splitPage: 0, splitFailed: 0 };
+  /**
+   * THP faults, fallbacks, splits; hugetlb COW copies and the owner's
+   * takebacks from its children (unmap_ref_private).
+   */
+  stats = {
+    thpFault: 0,
+    thpFallback: 0,
+    splitPmd: 0,
+    splitPage: 0,
+    splitFailed: 0,
+    hugetlbCopy: 0,
+    hugetlbUnmapRef: 0,
+  };
   /** cpu.thpFault2MiB. */
   readonly thpNs: number;
   /** cpu.zeroPageReadFault. */
@@ -765,6 +776,7 @@ export function copy_hugetlb_page_range(
  */
 function unmap_ref_private(k: Kernel, vma: VmAreaStruct, page: Page, address: number): void {
   const haddr = address - (address % HPAGE_PMD_SIZE);
+  k.state(HUGE).stats.hugetlbUnmapRef++;
   const victims: VmAreaStruct[] = [];
   rmap_walk(k, page, (iter) => {
     if (iter === vma) return true;
@@ -838,7 +850,9 @@ function hugetlb_cow(
     page_remove_rmap(k, old, true);
     page_add_new_anon_rmap(k, newp, vma, haddr, true); // hugepage_add_new_anon_rmap
     mmu_notifier_invalidate_range_end(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
-    k.clock.advance(k.state(HUGE).thpNs);
+    const st = k.state(HUGE);
+    st.stats.hugetlbCopy++;
+    k.clock.advance(st.thpNs);
     put_page(k, old); // the entry's reference
     put_page(k, old); // ours
     return 0;
