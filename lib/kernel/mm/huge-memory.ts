@@ -1,8 +1,14 @@
 /**
  * Transparent huge pages and the huge zero page (mm/huge_memory.c, v4.20)
- * and a hugetlb pool for MAP_HUGETLB (mm/hugetlb.c, only what the HMM
- * refusals need: a pool of 2 MiB pages, reservation at mmap, the fault and
- * the unmap).
+ * and a hugetlb pool for MAP_HUGETLB (mm/hugetlb.c, small on purpose — it
+ * exists for the HMM refusals — but right in what it does: a pool of 2 MiB
+ * pages, reservations at mmap owned by the mapping VMA and given back at its
+ * close, the fault (hugetlb_no_page), fork's copy (copy_hugetlb_page_range)
+ * and COW (hugetlb_cow, unmap_ref_private), and the unmap). Not modelled for
+ * hugetlb: a hugetlbfs page cache (a shared mapping's pages are shared only
+ * through the entries fork copies), surplus pages (nr_overcommit_hugepages
+ * is 0), subpools, mm->hugetlb_usage, migration and hwpoison entries,
+ * shared page tables.
  *
  * Where 4.20 splits:
  * - a write to the huge zero page allocates a THP; if that fails the pmd is
@@ -592,7 +598,9 @@ export function hugetlb_reserve_pages(k: Kernel, n: number): number {
 export function hugetlb_unreserve_pages(k: Kernel, n: number): void {
   const st = k.state(HUGE);
   if (n > st.resvHugepages) {
-    k.BUG(`mm/hugetlb.c: giving back ${n} reservations, ${st.resvHugepages} outstanding`);
+    k.BUG(
+      `mm/hugetlb.c:hugetlb_acct_memory (giving back ${n} reservations, ${st.resvHugepages} held)`,
+    );
   }
   st.resvHugepages -= n;
 }

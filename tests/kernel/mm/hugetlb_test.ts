@@ -280,3 +280,17 @@ Deno.test("hugetlb fork: the invariant checker's page holders (ptes = references
   assertEquals(k.state(HUGE).hugetlbFree.length, 2);
   assertEquals(k.state(HUGE).resvHugepages, 0);
 });
+
+Deno.test("hugetlb: 'killed due to inadequate hugepage pool' is ratelimited (10 lines per 5 s of simulated time)", () => {
+  const { k, p } = pool(1);
+  const a = hugePrivate(p, 1);
+  p.store32(a, 1);
+  const c = p.fork("child");
+  p.store32(a, 2); // pool empty: the child's page is taken back
+  for (let i = 0; i < 12; i++) assertEquals(c.touch(a, i % 2 === 0), SIGBUS);
+  const lines = () => k.dmesg.grep("killed due to inadequate hugepage pool").length;
+  assertEquals(lines(), 10);
+  k.clock.advance(5e9);
+  assertEquals(c.touch(a, false), SIGBUS);
+  assertEquals(lines(), 11);
+});
