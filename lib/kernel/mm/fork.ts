@@ -12,7 +12,16 @@ import type { Kernel } from "../kernel.ts";
 import { hmm_mm_destroy } from "./hmm-mirror.ts";
 import { copy_page_range } from "./memory.ts";
 import { exit_mmap } from "./mmap.ts";
-import { AnonVma, MmStruct, VM_DONTCOPY, VM_WIPEONFORK, vma_dup, vma_link } from "./mm-types.ts";
+import { reset_vma_resv_huge_pages } from "./huge-memory.ts";
+import {
+  AnonVma,
+  is_vm_hugetlb_page,
+  MmStruct,
+  VM_DONTCOPY,
+  VM_WIPEONFORK,
+  vma_dup,
+  vma_link,
+} from "./mm-types.ts";
 import { mappingId } from "./page-ext.ts";
 
 /** mmgrab(mm): one more mm_count reference. */
@@ -54,7 +63,9 @@ export function mmput(k: Kernel, mm: MmStruct): void {
  * of its parent and gets an anon_vma of its own (anon_vma_fork), joins the
  * file's i_mmap, and — unless VM_WIPEONFORK — gets the parent's page tables
  * through copy_page_range (COW: both sides read-only; device-private
- * entries read-only with a page reference each). MMU notifiers and HMM
+ * entries read-only with a page reference each). A hugetlb VMA's copy is
+ * reset (reset_vma_resv_huge_pages): a private mapping's child has no
+ * reservation map and is not HPAGE_RESV_OWNER. MMU notifiers and HMM
  * mirrors are not inherited. Returns the child mm.
  */
 export function dup_mm(k: Kernel, oldmm: MmStruct, pid: number, comm: string): MmStruct {
@@ -63,6 +74,8 @@ export function dup_mm(k: Kernel, oldmm: MmStruct, pid: number, comm: string): M
   for (const vma of oldmm.vmas) {
     if ((vma.vm_flags & VM_DONTCOPY) !== 0) continue;
     const tmp = vma_dup(vma, mm, vma.vm_start, vma.vm_end);
+    // a child's private hugetlb mapping holds no reservation (and gives none back)
+    if (is_vm_hugetlb_page(tmp)) reset_vma_resv_huge_pages(tmp);
     // anon_vma_fork: the parent's chain, plus an anon_vma of our own
     if (vma.anon_vma !== null) {
       const own = new AnonVma(vma.anon_vma.root);

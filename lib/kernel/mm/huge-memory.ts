@@ -1,8 +1,14 @@
 /**
  * Transparent huge pages and the huge zero page (mm/huge_memory.c, v4.20)
- * and a hugetlb pool for MAP_HUGETLB (mm/hugetlb.c, only what the HMM
- * refusals need: a pool of 2 MiB pages, reservation at mmap, the fault and
- * the unmap).
+ * and a hugetlb pool for MAP_HUGETLB (mm/hugetlb.c, small on purpose — it
+ * exists for the HMM refusals — but right in what it does: a pool of 2 MiB
+ * pages, reservations at mmap owned by the mapping VMA and given back at its
+ * close, the fault (hugetlb_no_page), fork's copy (copy_hugetlb_page_range)
+ * and COW (hugetlb_cow, unmap_ref_private), and the unmap). Not modelled for
+ * hugetlb: a hugetlbfs page cache (a shared mapping's pages are shared only
+ * through the entries fork copies), surplus pages (nr_overcommit_hugepages
+ * is 0), subpools, mm->hugetlb_usage, migration and hwpoison entries,
+ * shared page tables.
  *
  * Where 4.20 splits:
  * - a write to the huge zero page allocates a THP; if that fails the pmd is
@@ -27,10 +33,15 @@
  * @module
  */
 import type { Kernel, SubsystemKey } from "../kernel.ts";
-import { ENOMEM } from "./../errno.ts";
+import { ENOMEM, ENOSPC } from "./../errno.ts";
 import {
   anon_vma_prepare,
   FAULT_FLAG_WRITE,
+  HPAGE_RESV_OWNER,
+  HPAGE_RESV_UNMAPPED,
+  HugetlbResvMap,
+  HugetlbVmaData,
+  is_cow_mapping,
   maybe_mkwrite,
   MM_ANONPAGES,
   type MmStruct,
@@ -39,14 +50,17 @@ import {
   VM_FAULT_SIGBUS,
   VM_FAULT_WRITE,
   VM_HUGEPAGE,
+  VM_MAYSHARE,
   VM_NOHUGEPAGE,
   VM_SHARED,
   VM_WRITE,
   vma_is_anonymous,
   type VmAreaStruct,
   type VmFault,
+  type VmOps,
 } from "./mm-types.ts";
 import {
+  mmu_notifier_invalidate_range_end,
   mmu_notifier_invalidate_range_only_end,
   mmu_notifier_invalidate_range_start,
 } from "./mmu-notifier.ts";
@@ -57,6 +71,7 @@ import {
   compoundMapcount,
   page_index,
   page_mapping_raw,
+  PageAnon,
   pageFlags2,
   PageLocked,
   PG_dirty,
@@ -82,8 +97,11 @@ import {
   pte_mkdirty,
   pte_mkold,
   pte_mkspecial,
+  pte_mkwrite,
+  pte_mkyoung,
   pte_modify,
   pte_pfn,
+  pte_write,
   pte_wrprotect,
   PteTable,
 } from "./pgtable.ts";
@@ -98,8 +116,14 @@ import {
 } from "./ram-alloc.ts";
 import { get_page, put_page } from "./swap.ts";
 import { page_count } from "./memmap.ts";
-import { page_add_new_anon_rmap, page_dup_rmap, page_remove_rmap, rmap_walk } from "./rmap.ts";
-import type { MmuGather } from "./memory.ts";
+import {
+  page_add_new_anon_rmap,
+  page_dup_rmap,
+  page_move_anon_rmap,
+  page_remove_rmap,
+  rmap_walk,
+} from "./rmap.ts";
+import { MmuGather, tlb_finish_mmu } from "./memory.ts";
 import { sectionOf } from "./mmzone.ts";
 import type { Page } from "./types.ts";
 import { HUB } from "./hub.ts";
@@ -119,8 +143,21 @@ export class HugeState {
   nrHugepages = 0;
   /** Reserved but not yet faulted hugetlb pages. */
   resvHugepages = 0;
-  /** THP faults, fallbacks, splits. */
-  stats = { thpFault: 0, thpFallback: 0, splitPmd: 0, splitPage: 0, splitFailed: 0 };
+  /** hugetlb_no_page's pr_warn_ratelimited state (begin of the interval, lines printed in it). */
+  warnRs = { begin: -Infinity, printed: 0 };
+  /**
+   * THP faults, fallbacks, splits; hugetlb COW copies and the owner's
+   * takebacks from its children (unmap_ref_private).
+   */
+  stats = {
+    thpFault: 0,
+    thpFallback: 0,
+    splitPmd: 0,
+    splitPage: 0,
+    splitFailed: 0,
+    hugetlbCopy: 0,
+    hugetlbUnmapRef: 0,
+  };
   /** cpu.thpFault2MiB. */
   readonly thpNs: number;
   /** cpu.zeroPageReadFault. */
@@ -140,9 +177,9 @@ export const HUGE: SubsystemKey<HugeState> = {
   name: "huge-memory",
   create: (k: Kernel) => {
     const st = new HugeState(k);
-    // free_huge_page: a hugetlb page whose count reaches zero goes back to the pool
+    // free_huge_page: a hugetlb page whose count reaches zero goes back to the pool, still a
+    // hugetlb page (HUGETLB_PAGE_DTOR stays until set_nr_hugepages gives it back to the buddy)
     k.state(HUB).ram.hugetlbFree = (page: Page) => {
-      setPageFlag2(k, page, PG_HUGETLB, false);
       st.hugetlbFree.push(page);
       return true;
     };
@@ -553,47 +590,359 @@ export function hugetlb_reserve_pages(k: Kernel, n: number): number {
   return 0;
 }
 
-/** Gives back `n` reservations (hugetlb_vm_op_close of unfaulted pages). */
+/**
+ * hugetlb_acct_memory(h, -n) of hugetlb_vm_op_close / hugetlb_unreserve_pages:
+ * gives back `n` reservations. More than are outstanding is a model bug
+ * (the kernel's resv_huge_pages would wrap).
+ */
 export function hugetlb_unreserve_pages(k: Kernel, n: number): void {
   const st = k.state(HUGE);
-  st.resvHugepages = Math.max(0, st.resvHugepages - n);
+  if (n > st.resvHugepages) {
+    k.BUG(
+      `mm/hugetlb.c:hugetlb_acct_memory (giving back ${n} reservations, ${st.resvHugepages} held)`,
+    );
+  }
+  st.resvHugepages -= n;
+}
+
+/** vma_hugecache_offset(h, vma, address): the huge-page index of `address` in the mapping. */
+function vma_hugecache_offset(vma: VmAreaStruct, address: number): number {
+  return Math.floor((address - vma.vm_start) / HPAGE_PMD_SIZE) +
+    Math.floor(vma.vm_pgoff / HPAGE_PMD_NR);
+}
+
+/** The VMA's reservation map and HPAGE_RESV_* flags (null for a private mapping's child). */
+function hugetlbData(vma: VmAreaStruct): HugetlbVmaData | null {
+  return vma.vm_private_data as HugetlbVmaData | null;
+}
+
+/** is_vma_resv_set(vma, flag). */
+function is_vma_resv_set(vma: VmAreaStruct, flag: number): boolean {
+  return ((hugetlbData(vma)?.flags ?? 0) & flag) !== 0;
+}
+
+/** set_vma_resv_flags(vma, flags): private mappings only. */
+function set_vma_resv_flags(vma: VmAreaStruct, flags: number): void {
+  const d = hugetlbData(vma);
+  if (d === null) vma.vm_private_data = new HugetlbVmaData(null, flags);
+  else d.flags |= flags;
 }
 
 /**
- * hugetlb_fault(mm, vma, address, flags): maps a pool page (cleared) with
- * a huge pmd — writable if the VMA is — on first touch; a later fault on a
- * mapped hugetlb page changes nothing. SIGBUS if the pool is empty.
+ * hugetlb_vma_data_for_mmap: what hugetlbfs_file_mmap → hugetlb_reserve_pages
+ * leaves in a new hugetlb VMA of `pages` huge pages — a private mapping's
+ * own resv_map with HPAGE_RESV_OWNER; a shared one's map is its file's
+ * (kept here, no flags).
+ */
+export function hugetlb_vma_data_for_mmap(pages: number, shared: boolean): HugetlbVmaData {
+  return new HugetlbVmaData(new HugetlbResvMap(pages), shared ? 0 : HPAGE_RESV_OWNER);
+}
+
+/**
+ * reset_vma_resv_huge_pages(vma) (mm/hugetlb.c; dup_mmap calls it for a
+ * child's hugetlb VMA): a private mapping's copy has no resv_map and no
+ * flags — it holds no reservation, and its close gives none back.
+ */
+export function reset_vma_resv_huge_pages(vma: VmAreaStruct): void {
+  if ((vma.vm_flags & VM_MAYSHARE) === 0) vma.vm_private_data = null;
+}
+
+/**
+ * hugetlb_vm_op_close(vma) (mm/hugetlb.c): the owner of a private mapping
+ * gives back the reservations of its range that no fault consumed
+ * (`(end - start) - region_count`); other private VMAs give back nothing. A
+ * shared mapping's reservations belong to its file: they go when its last
+ * VMA does (the model's hugetlbfs_evict_inode → hugetlb_unreserve_pages:
+ * reserved minus consumed).
+ */
+function hugetlb_vm_op_close(k: Kernel, vma: VmAreaStruct): void {
+  const d = hugetlbData(vma);
+  const resv = d?.resv ?? null;
+  if (resv === null) return;
+  if ((vma.vm_flags & VM_MAYSHARE) !== 0) {
+    if (vma.vm_file !== null && vma.vm_file.f_mapping.i_mmap.size === 0) {
+      hugetlb_unreserve_pages(k, resv.pages - resv.consumed.size);
+    }
+    return;
+  }
+  if (!is_vma_resv_set(vma, HPAGE_RESV_OWNER)) return;
+  const start = vma_hugecache_offset(vma, vma.vm_start);
+  const end = vma_hugecache_offset(vma, vma.vm_end);
+  let reserve = end - start;
+  for (let idx = start; idx < end; idx++) if (resv.consumed.has(idx)) reserve--;
+  hugetlb_unreserve_pages(k, reserve);
+}
+
+/** hugetlb_vm_ops: every hugetlb VMA's (its ->close gives back reservations). */
+export const hugetlb_vm_ops: VmOps = { name: "hugetlb", close: hugetlb_vm_op_close };
+
+/**
+ * alloc_huge_page(vma, addr, avoid_reserve) (mm/hugetlb.c): a page from the
+ * pool for `addr` of `vma`, with a count of 1. vma_needs_reservation: the
+ * owner of a private mapping (or a shared mapping) has a reservation for an
+ * index no fault consumed yet; a private mapping's child never has one.
+ * With a reservation (and not `avoid_reserve`, hugetlb_cow's owner copy)
+ * the page comes out of it (resv_huge_pages--); without, only a page no
+ * reservation holds will do (free_huge_pages - resv_huge_pages > 0). The
+ * index is then recorded as consumed (vma_commit_reservation). Returns the
+ * page, or -ENOSPC (no surplus pages: nr_overcommit_hugepages is 0).
+ */
+function alloc_huge_page(
+  k: Kernel,
+  vma: VmAreaStruct,
+  addr: number,
+  avoid_reserve: boolean,
+): Page | number {
+  const st = k.state(HUGE);
+  const resv = hugetlbData(vma)?.resv ?? null;
+  const owner = (vma.vm_flags & VM_MAYSHARE) !== 0 || is_vma_resv_set(vma, HPAGE_RESV_OWNER);
+  const idx = vma_hugecache_offset(vma, addr);
+  const chg = resv === null || !owner || resv.consumed.has(idx) ? 1 : 0; // vma_needs_reservation
+  const useResv = !avoid_reserve && chg === 0; // vma_has_reserves
+  if (!useResv && st.hugetlbFree.length - st.resvHugepages <= 0) return -ENOSPC;
+  const page = st.hugetlbFree.pop();
+  if (page === undefined) return -ENOSPC;
+  if (useResv) st.resvHugepages--;
+  if (resv !== null && owner) resv.consumed.add(idx); // vma_commit_reservation
+  const s = sectionOf(k.state(HUB).mm, page)!;
+  s.setRef(page & 32767, 1);
+  return page;
+}
+
+/** make_huge_pte(vma, page, writable): writable+dirty or write-protected; young. */
+function make_huge_pte(vma: VmAreaStruct, page: Page, writable: boolean): number {
+  let e = pfn_pte(page, vma.vm_page_prot);
+  e = writable ? pte_mkwrite(pte_mkdirty(e)) : pte_wrprotect(e);
+  return pte_mkyoung(e);
+}
+
+/** vmf_error(err): -ENOMEM is VM_FAULT_OOM, anything else VM_FAULT_SIGBUS. */
+function vmf_error(err: number): number {
+  return err === -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+}
+
+/**
+ * pr_warn_ratelimited (DEFAULT_RATELIMIT_INTERVAL 5 s, _BURST 10, in
+ * simulated time) of hugetlb_no_page's one message.
+ */
+function warnRatelimited(k: Kernel, text: string): void {
+  const rs = k.state(HUGE).warnRs;
+  if (k.now - rs.begin >= 5e9) {
+    rs.begin = k.now;
+    rs.printed = 0;
+  }
+  if (rs.printed < 10) {
+    rs.printed++;
+    k.dmesg.printk("warning", text);
+  }
+}
+
+/**
+ * copy_hugetlb_page_range(dst, src, vma) (mm/hugetlb.c): fork's copy of a
+ * hugetlb VMA's entries. A COW mapping (is_cow_mapping) write-protects the
+ * parent's entry (inside mmu_notifier_invalidate_range_start/end over the
+ * VMA) and the child gets the same, read-only, entry; a shared mapping's
+ * entry is copied as it is. The page gets a reference and a mapping
+ * (get_page, page_dup_rmap). hugetlb_count_add (mm->hugetlb_usage) is not
+ * modelled: hugetlb pages are in no rss counter. Returns 0.
+ */
+export function copy_hugetlb_page_range(
+  k: Kernel,
+  dst: MmStruct,
+  src: MmStruct,
+  vma: VmAreaStruct,
+): number {
+  const cow = is_cow_mapping(vma.vm_flags);
+  if (cow) mmu_notifier_invalidate_range_start(k, src, vma.vm_start, vma.vm_end);
+  for (let addr = vma.vm_start; addr < vma.vm_end; addr += HPAGE_PMD_SIZE) {
+    const st = src.pgd.lookup(addr);
+    if (st === undefined || st.huge === 0) continue;
+    const dt = dst.pgd.alloc(addr);
+    if (dt.huge !== 0) continue; // shared page tables: not modelled, never taken
+    if (cow) st.huge = pte_wrprotect(st.huge); // huge_ptep_set_wrprotect
+    const entry = st.huge;
+    const page = pte_pfn(entry);
+    get_page(k, page);
+    page_dup_rmap(k, page, true);
+    dt.ptes = null;
+    dt.huge = entry;
+  }
+  if (cow) mmu_notifier_invalidate_range_end(k, src, vma.vm_start, vma.vm_end);
+  return 0;
+}
+
+/**
+ * unmap_ref_private(mm, vma, page, address) (mm/hugetlb.c): the owner of a
+ * private mapping could not copy `page` on a write. Every other private VMA
+ * that maps `page` at `address` without its own reservations — a child's —
+ * loses the entry (unmap_hugepage_range with ref_page: mmu notifiers
+ * around, page_remove_rmap, the entry's reference dropped at the TLB flush)
+ * and is flagged HPAGE_RESV_UNMAPPED, so its next fault there is SIGBUS
+ * instead of a silently zeroed page. The kernel walks the hugetlbfs file's
+ * i_mmap; the model's private hugetlb mappings have no file, so it walks
+ * the page's anon_vma (every VMA forked from the owner's is linked to it).
+ */
+function unmap_ref_private(k: Kernel, vma: VmAreaStruct, page: Page, address: number): void {
+  const haddr = address - (address % HPAGE_PMD_SIZE);
+  k.state(HUGE).stats.hugetlbUnmapRef++;
+  const victims: VmAreaStruct[] = [];
+  rmap_walk(k, page, (iter) => {
+    if (iter === vma) return true;
+    if ((iter.vm_flags & VM_MAYSHARE) !== 0) return true;
+    if (!is_vma_resv_set(iter, HPAGE_RESV_OWNER)) victims.push(iter);
+    return true;
+  });
+  for (const iter of victims) {
+    if (haddr < iter.vm_start || haddr >= iter.vm_end) continue;
+    const mm = iter.vm_mm;
+    const t = mm.pgd.lookup(haddr);
+    if (t === undefined || t.huge === 0 || pte_pfn(t.huge) !== page) continue;
+    mmu_notifier_invalidate_range_start(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
+    set_vma_resv_flags(iter, HPAGE_RESV_UNMAPPED);
+    const tlb = new MmuGather(mm, false);
+    zap_huge_pmd(k, tlb, iter, haddr);
+    mmu_notifier_invalidate_range_end(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
+    tlb_finish_mmu(k, tlb);
+  }
+}
+
+/**
+ * hugetlb_cow(mm, vma, address, ptep, pagecache_page) (mm/hugetlb.c): a
+ * write to a write-protected hugetlb entry `t`. A page mapped only here and
+ * anonymous is reused (page_move_anon_rmap; the entry made writable, dirty
+ * and young). Otherwise a new page is allocated — by the owner of a private
+ * mapping outside its reservations (its reservation for this index was
+ * consumed by the page being copied, unless that page is `pagecache_page`,
+ * the one hugetlb_no_page just instantiated) — the old one copied into it
+ * and mapped writable in its place (mmu notifiers around the switch). If no
+ * page is left, the owner takes the page from its children
+ * (unmap_ref_private) and retries (now mapped once: reuse); anyone else
+ * gets vmf_error(-ENOSPC), VM_FAULT_SIGBUS. Returns 0 or VM_FAULT_*.
+ */
+function hugetlb_cow(
+  k: Kernel,
+  vma: VmAreaStruct,
+  address: number,
+  t: PteTable,
+  pagecache_page: Page,
+): number {
+  const mm = vma.vm_mm;
+  const haddr = address - (address % HPAGE_PMD_SIZE);
+  const pte = t.huge;
+  const old = pte_pfn(pte);
+  for (;;) { // retry_avoidcopy
+    // page_mapcount of a hugetlb page is its compound mapcount
+    if (compoundMapcount(k, old) + 1 === 1 && PageAnon(k, old)) {
+      page_move_anon_rmap(k, old, vma);
+      t.huge = pte_mkyoung(pte_mkwrite(pte_mkdirty(t.huge))); // set_huge_ptep_writable
+      return 0;
+    }
+    const outside_reserve = is_vma_resv_set(vma, HPAGE_RESV_OWNER) && old !== pagecache_page;
+    get_page(k, old);
+    const newp = alloc_huge_page(k, vma, haddr, outside_reserve);
+    if (newp < 0) {
+      put_page(k, old);
+      if (outside_reserve) {
+        unmap_ref_private(k, vma, old, haddr);
+        const nt = mm.pgd.lookup(haddr);
+        if (nt !== undefined && nt.huge === pte) continue;
+        return 0;
+      }
+      return vmf_error(newp);
+    }
+    anon_vma_prepare(k, vma); // a shared page has none
+    for (let i = 0; i < HPAGE_PMD_NR; i++) copy_highpage(k, newp + i, old + i); // copy_user_huge_page
+    setPageFlag2(k, newp, PG_uptodate, true);
+    mmu_notifier_invalidate_range_start(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
+    t.huge = make_huge_pte(vma, newp, true);
+    page_remove_rmap(k, old, true);
+    page_add_new_anon_rmap(k, newp, vma, haddr, true); // hugepage_add_new_anon_rmap
+    mmu_notifier_invalidate_range_end(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
+    const st = k.state(HUGE);
+    st.stats.hugetlbCopy++;
+    k.clock.advance(st.thpNs);
+    put_page(k, old); // the entry's reference
+    put_page(k, old); // ours
+    return 0;
+  }
+}
+
+/**
+ * hugetlb_no_page(mm, vma, mapping, idx, address, ptep, flags)
+ * (mm/hugetlb.c): an empty entry. A private VMA whose page its owner took
+ * back (HPAGE_RESV_UNMAPPED) fails: "PID <pid> killed due to inadequate
+ * hugepage pool" (ratelimited; the pid is the mm's process) and
+ * VM_FAULT_SIGBUS. Otherwise a pool page (alloc_huge_page; -ENOSPC:
+ * SIGBUS), cleared, mapped — anonymous rmap for a private mapping, a
+ * mapping count for a shared one (the model keeps no hugetlbfs page cache:
+ * a shared mapping's pages are shared through the entries fork copies) —
+ * writable only for a shared writable VMA (make_huge_pte); a write to a
+ * private one then goes through hugetlb_cow at once (which reuses the new
+ * page).
+ */
+function hugetlb_no_page(k: Kernel, vma: VmAreaStruct, address: number, flags: number): number {
+  const mm = vma.vm_mm;
+  const haddr = address - (address % HPAGE_PMD_SIZE);
+  if (is_vma_resv_set(vma, HPAGE_RESV_UNMAPPED)) {
+    warnRatelimited(k, `PID ${mm.pid} killed due to inadequate hugepage pool`);
+    return VM_FAULT_SIGBUS;
+  }
+  const page = alloc_huge_page(k, vma, haddr, false);
+  if (page < 0) return vmf_error(page);
+  for (let i = 0; i < HPAGE_PMD_NR; i++) clear_highpage(k, page + i); // clear_huge_page
+  setPageFlag2(k, page, PG_uptodate, true);
+  const shared = (vma.vm_flags & VM_MAYSHARE) !== 0;
+  if (!shared) {
+    anon_vma_prepare(k, vma);
+    page_add_new_anon_rmap(k, page, vma, haddr, true); // hugepage_add_new_anon_rmap
+  } else {
+    page_dup_rmap(k, page, true);
+  }
+  const t = mm.pgd.alloc(haddr);
+  t.ptes = null;
+  t.huge = make_huge_pte(
+    vma,
+    page,
+    (vma.vm_flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED),
+  );
+  k.clock.advance(k.state(HUGE).thpNs);
+  if ((flags & FAULT_FLAG_WRITE) !== 0 && (vma.vm_flags & VM_SHARED) === 0) {
+    return hugetlb_cow(k, vma, address, t, page); // the COW without a second fault
+  }
+  return 0;
+}
+
+/**
+ * hugetlb_fault(mm, vma, address, flags) (mm/hugetlb.c): an empty entry
+ * goes to hugetlb_no_page; a write to a write-protected entry to
+ * hugetlb_cow (under a reference on the page); otherwise the entry is made
+ * young (and dirty for a write). Returns 0 or VM_FAULT_*.
  */
 export function hugetlb_fault(
   k: Kernel,
   vma: VmAreaStruct,
   address: number,
-  _flags: number,
+  flags: number,
 ): number {
-  const st = k.state(HUGE);
   const haddr = address - (address % HPAGE_PMD_SIZE);
-  const pt = vma.vm_mm.pgd;
-  const t = pt.lookup(haddr);
-  if (t !== undefined && t.huge !== 0) return 0;
-  const page = st.hugetlbFree.pop();
-  if (page === undefined) return VM_FAULT_SIGBUS;
-  if (st.resvHugepages > 0) st.resvHugepages--;
-  const s = sectionOf(k.state(HUB).mm, page)!;
-  s.setRef(page & 32767, 1);
-  for (let i = 0; i < HPAGE_PMD_NR; i++) clear_highpage(k, page + i); // clear_huge_page
-  anon_vma_prepare(k, vma);
-  if ((vma.vm_flags & VM_SHARED) === 0) page_add_new_anon_rmap(k, page, vma, haddr, true);
-  else setCompoundMapcount(k, page, 0);
-  let e = pfn_pte(page, vma.vm_page_prot);
-  if ((vma.vm_flags & VM_WRITE) !== 0) e = pte_mkdirty(orBits(e, _PAGE_RW));
-  const nt = pt.alloc(haddr);
-  nt.ptes = null;
-  nt.huge = orBits(e, _PAGE_ACCESSED);
-  ((vma.vm_private_data as Set<number> | null) ??
-    (vma.vm_private_data = new Set<number>()) as Set<number>).add(haddr);
-  k.clock.advance(st.thpNs);
-  if (k.trace.on) {
-    k.trace.emit({ kind: "fault", op: "hugetlb", mm: vma.vm_mm.id, addr: haddr, ret: 0 });
+  const t = vma.vm_mm.pgd.lookup(haddr);
+  let ret: number;
+  if (t === undefined || t.huge === 0) ret = hugetlb_no_page(k, vma, address, flags);
+  else {
+    const page = pte_pfn(t.huge);
+    get_page(k, page);
+    if ((flags & FAULT_FLAG_WRITE) !== 0 && !pte_write(t.huge)) {
+      ret = hugetlb_cow(k, vma, address, t, -1);
+    } else {
+      let e = t.huge;
+      if ((flags & FAULT_FLAG_WRITE) !== 0) e = pte_mkdirty(e);
+      t.huge = pte_mkyoung(e); // huge_ptep_set_access_flags
+      ret = 0;
+    }
+    put_page(k, page);
   }
-  return 0;
+  if (k.tracing) {
+    k.trace.emit({ kind: "fault", op: "hugetlb", mm: vma.vm_mm.id, addr: haddr, ret });
+  }
+  return ret;
 }

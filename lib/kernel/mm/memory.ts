@@ -155,6 +155,7 @@ import {
 } from "./rmap.ts";
 import {
   copy_huge_pmd,
+  copy_hugetlb_page_range,
   do_huge_pmd_anonymous_page,
   do_huge_pmd_wp_page,
   hugetlb_fault,
@@ -1143,7 +1144,8 @@ function copy_one_pte(
  * VMA that is not hugetlb/PFNMAP/MIXEDMAP and has no anon_vma (faults will
  * fill it). For a COW mapping the parent's range is bracketed by
  * mmu_notifier_invalidate_range_start/end (its ptes become read-only, so
- * every mirror of the parent is told). Huge pmds go to copy_huge_pmd.
+ * every mirror of the parent is told). A hugetlb VMA's entries go to
+ * copy_hugetlb_page_range, other huge pmds to copy_huge_pmd.
  * Returns 0 or -ENOMEM.
  */
 export function copy_page_range(
@@ -1156,6 +1158,7 @@ export function copy_page_range(
   if ((vma.vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP)) === 0 && vma.anon_vma === null) {
     return 0;
   }
+  if ((vma.vm_flags & VM_HUGETLB) !== 0) return copy_hugetlb_page_range(k, dst_mm, src_mm, vma);
   const start = vma.vm_start, end = vma.vm_end;
   const cow = is_cow_mapping(vma.vm_flags);
   if (cow) mmu_notifier_invalidate_range_start(k, src_mm, start, end);

@@ -423,6 +423,42 @@ export function is_vm_hugetlb_page(vma: VmAreaStruct): boolean {
   return (vma.vm_flags & VM_HUGETLB) !== 0;
 }
 
+/** HPAGE_RESV_OWNER (mm/hugetlb.c): this VMA called mmap() and holds the private mapping's reservations. */
+export const HPAGE_RESV_OWNER = 1;
+/** HPAGE_RESV_UNMAPPED (mm/hugetlb.c): the owner's failed COW unmapped a page of this VMA (a child's). */
+export const HPAGE_RESV_UNMAPPED = 2;
+
+/**
+ * struct resv_map (mm/hugetlb.c) as the model keeps it: the huge-page
+ * indexes (vma_hugecache_offset) whose reservation was consumed by a fault.
+ * A private mapping's map belongs to the VMA that called mmap() (and the
+ * VMAs split off it); a shared mapping's to its file (every VMA mapping it).
+ */
+export class HugetlbResvMap {
+  /** Indexes whose reservation a fault consumed (region_add of vma_commit_reservation). */
+  readonly consumed: Set<number> = new Set();
+  /**
+   * Creates the map of a mapping of `pages` huge pages, all reserved.
+   * @param pages the mapping's size in huge pages (a shared file's i_size).
+   */
+  constructor(readonly pages: number) {}
+}
+
+/**
+ * A hugetlb VMA's vm_private_data: the kernel's resv_map pointer with the
+ * HPAGE_RESV_* flags in its low bits, as an object. Copied — not shared — by
+ * vma_dup (split_vma's `*new = *vma`: the map is shared, the flags are per
+ * VMA); a private mapping's child gets none (reset_vma_resv_huge_pages).
+ */
+export class HugetlbVmaData {
+  /**
+   * Creates the private data.
+   * @param resv the reservation map, or null (a child's private mapping).
+   * @param flags HPAGE_RESV_OWNER | HPAGE_RESV_UNMAPPED.
+   */
+  constructor(readonly resv: HugetlbResvMap | null, public flags: number) {}
+}
+
 /** is_cow_mapping(flags): private and may be written. */
 export function is_cow_mapping(flags: number): boolean {
   return (flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
@@ -523,6 +559,8 @@ export function vma_dup(vma: VmAreaStruct, mm: MmStruct, start: number, end: num
   n.vm_ops = vma.vm_ops;
   n.anon_vma = vma.anon_vma;
   n.anonChain = [...vma.anonChain];
-  n.vm_private_data = vma.vm_private_data;
+  const d = vma.vm_private_data;
+  // a hugetlb VMA's flags are per VMA; its resv_map is shared (hugetlb_vm_op_open)
+  n.vm_private_data = d instanceof HugetlbVmaData ? new HugetlbVmaData(d.resv, d.flags) : d;
   return n;
 }

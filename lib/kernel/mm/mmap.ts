@@ -14,6 +14,8 @@ import { EACCES, EINVAL, ENOMEM } from "../errno.ts";
 import {
   hugetlb_reserve_pages,
   hugetlb_unreserve_pages,
+  hugetlb_vm_ops,
+  hugetlb_vma_data_for_mmap,
   vma_adjust_trans_huge,
 } from "./huge-memory.ts";
 import { free_pgtables, handle_mm_fault, MmuGather, tlb_finish_mmu, unmap_vmas } from "./memory.ts";
@@ -192,12 +194,18 @@ function do_mmap_pgoff(
   } else if (file !== null) {
     vma.vm_file = file;
     vma.vm_ops = shmem_vm_ops;
+  } else if (hugetlb) {
+    // hugetlb_file_setup: a shared mapping is a file ("anon_hugepage") whose reservations go
+    // with its last VMA; a private one's belong to this VMA (HPAGE_RESV_OWNER). The model's
+    // private hugetlb mappings have no file.
+    const shared = type === MAP_SHARED;
+    if (shared) vma.vm_file = shmem_file_setup(k, "anon_hugepage", len);
+    vma.vm_ops = hugetlb_vm_ops;
+    vma.vm_private_data = hugetlb_vma_data_for_mmap(len / HPAGE_PMD_SIZE, shared);
   } else if (type === MAP_SHARED) {
     // shmem_zero_setup: an anonymous shared mapping is a shmem file
     vma.vm_file = shmem_file_setup(k, "dev/zero", len);
     vma.vm_ops = shmem_vm_ops;
-  } else if (hugetlb) {
-    vma.vm_ops = { name: "hugetlb" };
   }
   vma_link(k, vma);
   if ((flags & MAP_POPULATE) !== 0) mm_populate(k, mm, addr, len);
@@ -286,18 +294,13 @@ function __do_munmap(k: Kernel, mm: MmStruct, start: number, len: number): numbe
   return 0;
 }
 
-/** remove_vma(vma): ->close, unlink from the mm and rmap; a hugetlb VMA gives back its reservations. */
+/**
+ * remove_vma(vma): unlink from the mm and rmap, ->close (a hugetlb VMA's,
+ * hugetlb_vm_op_close, gives back the reservations it owns).
+ */
 function remove_vma(k: Kernel, vma: VmAreaStruct): void {
   vma_unlink(vma);
   vma.vm_ops?.close?.(k, vma);
-  if ((vma.vm_flags & VM_HUGETLB) !== 0) {
-    // reservations of pages never faulted in (the unmap already dropped the mapped ones)
-    let unfaulted = 0;
-    for (let a = vma.vm_start; a < vma.vm_end; a += HPAGE_PMD_SIZE) {
-      if ((vma.vm_private_data as Set<number> | null)?.has(a) !== true) unfaulted++;
-    }
-    hugetlb_unreserve_pages(k, unfaulted);
-  }
 }
 
 /**
