@@ -32,6 +32,8 @@ import { PAGE_SIZE, PAGES_PER_SECTION, SECTION_SIZE } from "../kernel/mm/constan
 import { forEachSection } from "../kernel/mm/memmap.ts";
 import { type HotplugRecord, type MemSection, MM, sectionOf } from "../kernel/mm/mmzone.ts";
 import { HUB } from "../kernel/mm/hub.ts";
+import { HUGE } from "../kernel/mm/huge-memory.ts";
+import { HPAGE_PMD_NR } from "../kernel/mm/ram-alloc.ts";
 import { pgmapDataPfns } from "../kernel/mm/holders.ts";
 import type { MmStruct } from "../kernel/mm/mm-types.ts";
 import {
@@ -404,10 +406,13 @@ export class InvariantChecker {
       );
     }
     const ram = k.state(HUB).ram;
-    if (ram.ready && ramInUse !== ram.allocated) {
+    // the hugetlb pool's free pages came from the page allocator and hold no count (the pool owns
+    // them); ram.hugetlbFree is set exactly when the kernel has hugetlb state
+    const pool = ram.hugetlbFree === null ? 0 : k.state(HUGE).hugetlbFree.length * HPAGE_PMD_NR;
+    if (ram.ready && ramInUse + pool !== ram.allocated) {
       v(
         "page-refcount-holders",
-        `${ramInUse} RAM pages have a refcount but the allocator has ${ram.allocated} allocated`,
+        `${ramInUse} RAM pages have a refcount and ${pool} are free in the hugetlb pool, but the allocator has ${ram.allocated} allocated`,
       );
     }
   }

@@ -179,6 +179,14 @@ export function compareSection(
       pgmapPages.set(g.data, (pgmapPages.get(g.data) ?? 0) + r.inUse);
     }
   }
+  const comp = s.ext?.compound ?? null;
+  if (comp !== null && words !== null) {
+    // a compound page (THP, hugetlb) keeps its count in the head: its tails are in use with it
+    for (let i = 0; i < PAGES_PER_SECTION; i++) {
+      const order = comp[i]!;
+      if (order > 0 && ((words[i]! << 8) >> 8) > 0) inUse += (1 << order) - 1;
+    }
+  }
   let first = "";
   if (firstAt >= 0) {
     const pfn = s.nr * PAGES_PER_SECTION + firstAt;

@@ -20,6 +20,15 @@ import { pciDevByName } from "../../lib/drivers/pci/pci.ts";
 import { p2pmemProviderDriver } from "../../lib/drivers/pci/p2pmem-provider.ts";
 import { DEVICE_BASE, MiB, SECTION, testPgmap } from "../../lib/scenarios/zone-device.ts";
 import { bootZoneDeviceMachine } from "../../lib/scenarios/boot.ts";
+import { Process } from "../../lib/kernel/mm/process.ts";
+import {
+  MADV_DONTNEED,
+  MADV_HUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+} from "../../lib/kernel/mm/mm-types.ts";
 
 function kinds(c: InvariantChecker, drained = false): string[] {
   return c.check({ drained }).violations.map((v) => v.invariant);
@@ -53,7 +62,7 @@ Deno.test("invariants: a busy machine holds every invariant, then each break is 
   assertMatch(r.violations[0]!.message, /^pfn 0x10000 \(RAM\): refcount 1, holders 0$/);
   assertMatch(
     r.violations[1]!.message,
-    /RAM pages have a refcount but the allocator has \d+ allocated/,
+    /RAM pages have a refcount and \d+ are free in the hugetlb pool, but the allocator has \d+ allocated/,
   );
 });
 
@@ -175,4 +184,20 @@ Deno.test("invariants: a leaked get_page on a device page is reported, and put_p
   );
   put_page(m.k, pfn);
   assertEquals(kinds(c), []);
+});
+
+Deno.test("invariants: a THP keeps its count in the head, and its 511 tails are RAM in use with it", () => {
+  const m = bootMachine("small", { series: "v5.0", seed: 3 });
+  const chk = new InvariantChecker(m);
+  const p = new Process(m.k, "thp");
+  chk.processes.add(p.mm);
+  const TWOMEG = 2 ** 21;
+  const base = p.mmap(0, 2 * TWOMEG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const map = Math.ceil(base / TWOMEG) * TWOMEG;
+  assertEquals(p.madvise(map, TWOMEG, MADV_HUGEPAGE), 0);
+  p.store32(map, 7); // a THP: one count on the head, none on the tails
+  assert(p.mm.pgd.lookup(map)!.huge !== 0, "the store mapped a huge pmd");
+  assertEquals(chk.check().violations.map((v) => v.message), []);
+  p.madvise(map, TWOMEG, MADV_DONTNEED);
+  assertEquals(chk.check().violations.map((v) => v.message), []);
 });

@@ -243,12 +243,9 @@ Deno.test("hugetlb fork: the invariant checker's page holders (ptes = references
   const m = bootMachine("small", { series: "v5.0", seed: 1 });
   const k = m.k;
   const chk = new InvariantChecker(m);
-  // lib/check counts RAM pages with a reference against the allocator's `allocated`, which
-  // includes the hugetlb pool's free pages (count 0): that one line is a checker gap, not a
-  // hugetlb bug, and is left out here; every per-page holder count is checked
+  // every invariant, including RAM in use + the pool's free pages = the allocator's count
   const check = (when: string) => {
-    const v = chk.check().violations.map((x) => `${x.invariant}: ${x.message}`)
-      .filter((x) => !/RAM pages have a refcount but the allocator has/.test(x));
+    const v = chk.check().violations.map((x) => `${x.invariant}: ${x.message}`);
     assertEquals(v, [], when);
   };
   assertEquals(set_nr_hugepages(k, 2), 2);
