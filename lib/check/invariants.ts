@@ -282,11 +282,17 @@ export class InvariantChecker {
   #pageHolders(k: Kernel, v: (i: Invariant, m: string) => void): Map<number, number> {
     const h = new Map<number, number>();
     const add = (pfn: number, n: number) => h.set(pfn, (h.get(pfn) ?? 0) + n);
+    const hugeZero = k.state(HUB).ram.hugeZeroPfn;
     for (const mm of this.processes) {
       if (mm.exited) continue;
       for (const [idx, t] of mm.pgd.tables) {
         if (t.huge !== 0) {
-          if (pte_present(t.huge) && !pte_devmap(t.huge) && !pte_special(t.huge)) {
+          // the huge zero page's pmds take no page reference (mm_get_huge_zero_page counts in
+          // huge_zero_refcount); its own reference is counted below
+          if (
+            pte_present(t.huge) && !pte_devmap(t.huge) && !pte_special(t.huge) &&
+            pte_pfn(t.huge) !== hugeZero
+          ) {
             add(pte_pfn(t.huge), 1);
           }
           continue;
@@ -313,13 +319,16 @@ export class InvariantChecker {
         }
       }
     }
-    for (const [pfn, n] of this.pins) add(pfn, n);
+    // a pin of a compound page's subpage holds the head (get_page of a tail takes the head's count)
+    for (const [pfn, n] of this.pins) add(headOf(k, pfn), n);
     // a dmirror device page in use holds its backing system page (hmm_data)
     for (const md of dmirrorDevices(k)) {
       for (const rpage of this.#backing(k, md)) add(rpage, 1);
     }
     const zero = k.state(HUB).ram.zeroPfn;
     if (zero >= 0) add(zero, 1);
+    // the huge zero page, once allocated, is kept (its shrinker runs only under memory pressure)
+    if (hugeZero >= 0) add(hugeZero, 1);
     return h;
   }
 
