@@ -333,7 +333,7 @@ function kindArb(kind: OpKind, aligned: boolean): fc.Arbitrary<Op> {
         vma: small(3),
         page: small(63),
         n: fc.integer({ min: 1, max: 32 }),
-        advice: fc.constantFrom("dontneed" as const, "hugepage" as const),
+        advice: fc.constantFrom("dontneed" as const, "hugepage" as const, "nohugepage" as const),
       });
     case "mprotect":
       return fc.record({

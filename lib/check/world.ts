@@ -49,6 +49,7 @@ import { Process, SignalDelivered } from "../kernel/mm/process.ts";
 import {
   MADV_DONTNEED,
   MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_HUGETLB,
@@ -140,7 +141,7 @@ export type Op =
     vma: number;
     page: number;
     n: number;
-    advice: "dontneed" | "hugepage";
+    advice: "dontneed" | "hugepage" | "nohugepage";
   }
   | { op: "mprotect"; p: number; vma: number; write: boolean }
   | { op: "hugetlb-pool"; n: number }
@@ -241,6 +242,11 @@ export interface WorldOptions {
    * as drivers that evict their memory before teardown do.
    */
   touchDyingDeviceMemory?: boolean;
+  /**
+   * hugetlb pages in the pool at boot and after each power cycle (default
+   * 4: 8 MiB; the `hugetlb-pool` op resizes it).
+   */
+  hugetlbPages?: number;
 }
 
 /** What happened in one step. */
@@ -297,8 +303,14 @@ export class World {
     this.#startProcess();
   }
 
-  /** Every world starts with one process with one 64-page anonymous mapping (nothing faulted in yet). */
+  /**
+   * Every world starts with a hugetlb pool (vm.nr_hugepages at boot,
+   * `hugetlbPages`) and one process with one 64-page anonymous mapping
+   * (nothing faulted in yet).
+   */
   #startProcess(): void {
+    const pool = this.#opts.hugetlbPages ?? 4;
+    if (pool > 0) set_nr_hugepages(this.k, pool);
     this.#run({ op: "proc-new" });
     this.#run({ op: "mmap", p: 0, pages: 64 });
   }
@@ -692,11 +704,14 @@ export class World {
     const vma = pr === undefined ? undefined : pick(pr.vmas, op.vma);
     if (pr === undefined || vma === undefined) return "skipped";
     const checker = this.checker;
-    if (op.advice === "hugepage") {
+    if (op.advice !== "dontneed") {
+      const advice = op.advice === "hugepage" ? MADV_HUGEPAGE : MADV_NOHUGEPAGE;
       this.#spawn("madvise", () => {
-        if (!pr.p.exited) pr.p.madvise(vma.addr, vma.pages * PAGE, MADV_HUGEPAGE);
+        if (!pr.p.exited) pr.p.madvise(vma.addr, vma.pages * PAGE, advice);
       });
-      return `MADV_HUGEPAGE 0x${vma.addr.toString(16)}`;
+      return `${advice === MADV_HUGEPAGE ? "MADV_HUGEPAGE" : "MADV_NOHUGEPAGE"} 0x${
+        vma.addr.toString(16)
+      }`;
     }
     const first = pageIndex(vma, op.page);
     const n = Math.max(1, Math.min(op.n * stride(vma), vma.pages - first));
@@ -719,8 +734,10 @@ export class World {
       const len = (op.huge + 1) * HUGE_SIZE;
       const addr = pr.p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
       if (addr < 0) return `mmap ${addr}`;
+      // what a THP user does next (the model's THP mode is "madvise")
+      const r = pr.p.madvise(addr, len, MADV_HUGEPAGE);
       pr.vmas.push({ addr, pages: len / PAGE, kind: "thp" });
-      return `mmap 0x${addr.toString(16)} (${len / HUGE_SIZE} x 2 MiB)`;
+      return `mmap 0x${addr.toString(16)} (${len / HUGE_SIZE} x 2 MiB), MADV_HUGEPAGE ${r}`;
     }
     const len = op.huge * HUGE_SIZE;
     const type = op.kind === "shared" ? MAP_SHARED : MAP_PRIVATE;
