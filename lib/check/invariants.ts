@@ -35,7 +35,13 @@ import { HUB } from "../kernel/mm/hub.ts";
 import { HUGE } from "../kernel/mm/huge-memory.ts";
 import { HPAGE_PMD_NR } from "../kernel/mm/ram-alloc.ts";
 import { pgmapDataPfns } from "../kernel/mm/holders.ts";
-import type { MmStruct } from "../kernel/mm/mm-types.ts";
+import {
+  find_vma,
+  HPAGE_RESV_UNMAPPED,
+  type HugetlbVmaData,
+  type MmStruct,
+  VM_HUGETLB,
+} from "../kernel/mm/mm-types.ts";
 import {
   is_device_private_entry,
   is_migration_entry,
@@ -719,9 +725,10 @@ export class InvariantChecker {
       if (mm.exited) continue;
       for (const [addr, want] of words) {
         const have = readUserWord0(k, this.#gpus, mm, addr);
-        if (have === DATA_NOT_KEPT) {
+        if (have === DATA_NOT_KEPT || (have === null && hugetlbTakenBack(mm, addr))) {
           // the driver freed the device page under the mapping (teardown's put loop calls
-          // page_free for a page still mapped): the kernel no longer keeps this data
+          // page_free for a page still mapped), or the owner of a private hugetlb mapping took
+          // the page back from this child (unmap_ref_private): the kernel no longer keeps this data
           words.delete(addr);
           continue;
         }
@@ -791,4 +798,16 @@ interface Seen {
 /** Checks `m` once (a convenience for tests): the violations, as text lines. */
 export function checkMachine(m: Machine, opts: CheckOptions = {}): string[] {
   return new InvariantChecker(m).check(opts).violations.map((x) => `${x.invariant}: ${x.message}`);
+}
+
+/**
+ * Whether `addr` of `mm` is in a child's private hugetlb VMA whose pages the
+ * owner took back when its COW found the pool empty (unmap_ref_private sets
+ * HPAGE_RESV_UNMAPPED; the child's next fault there is SIGBUS).
+ */
+function hugetlbTakenBack(mm: MmStruct, addr: number): boolean {
+  const vma = find_vma(mm, addr);
+  if (vma === null || vma.vm_start > addr || (vma.vm_flags & VM_HUGETLB) === 0) return false;
+  const d = vma.vm_private_data as HugetlbVmaData | null;
+  return d !== null && (d.flags & HPAGE_RESV_UNMAPPED) !== 0;
 }

@@ -36,3 +36,18 @@ Deno.test("fuzz mm: the huge zero page holds its own reference, its pmds none (c
   assertEquals(r.outcomes[3], "load 0x7effffc0f000");
   assertEquals(r.violations, []);
 });
+
+Deno.test("fuzz mm: a page the hugetlb owner took back from its child (unmap_ref_private) is data the child lost (checker)", () => {
+  // found by the generator: the owner's COW of a page its child shares finds no pool page
+  // outside the reservations, so v4.20 unmaps the page from the child (HPAGE_RESV_UNMAPPED) —
+  // the child's word is gone by design, not lost by the model
+  const seq =
+    '{"scheduleSeed":0,"ops":[{"op":"mmap-huge","p":0,"huge":3,"kind":"private"},{"op":"touch","p":0,"vma":1,"page":43,"write":true},{"op":"touch","p":0,"vma":1,"page":0,"write":false},{"op":"fork","p":0},{"op":"touch","p":0,"vma":1,"page":0,"write":true},{"op":"pin","p":0,"vma":1,"page":172}]}';
+  const r = replay(seq);
+  assertEquals(r.violations, []);
+  // the child's next touch there is SIGBUS: the world stops driving it
+  const next = JSON.parse(seq) as FuzzSequence;
+  next.ops.push({ op: "touch", p: 1, vma: 1, page: 43, write: false });
+  const o = replaySequence(next);
+  assertEquals(o.violations, []);
+});
