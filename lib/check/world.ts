@@ -108,6 +108,7 @@ import {
 } from "../kernel/mm/pgtable.ts";
 import { InvariantChecker } from "./invariants.ts";
 import { genalloc_init } from "../kernel/genalloc.ts";
+import { ENOMEM } from "../kernel/errno.ts";
 import { set_nr_hugepages } from "../kernel/mm/huge-memory.ts";
 
 const SECTION = 2 ** 27;
@@ -718,8 +719,10 @@ export class World {
     const addr = vma.addr + first * PAGE;
     this.#spawn("madvise", () => {
       if (pr.p.exited) return;
-      if (pr.p.madvise(addr, n * PAGE, MADV_DONTNEED) === 0 && vma.kind !== "dax") {
-        // private anonymous memory reads as zeroes again (the shadow keeps no zeroes)
+      const ret = pr.p.madvise(addr, n * PAGE, MADV_DONTNEED);
+      // private anonymous memory reads as zeroes again (the shadow keeps no zeroes); -ENOMEM
+      // (a hole in the range, say a munmap that ran first) still zapped the mapped parts
+      if ((ret === 0 || ret === -ENOMEM) && vma.kind !== "dax") {
         checker.forgetRange(pr.p.mm, addr, addr + n * PAGE);
       }
     });
