@@ -14,6 +14,7 @@
  * | `unbind-leftovers` | a device a driver was bound to, now with no driver and no release in progress, has no devres entry, no pgmap_array entry, no section whose pages point to one of its pgmaps, and none of the iomem regions it claimed; and every PAT reservation is the span of a registered pgmap, one each |
  * | `device-page-accounting` | a bound dmirror device's pages in use (calloc − cfree) = its pages with backing memory; a bound nouveau GPU's (allocated − freed) = the pages its chunks hold; with `drained`, allocations = frees |
  * | `contents-shadow` | every word the caller recorded in {@link InvariantChecker.contents} reads back through the page tables (system page, or the device's copy behind a device-private entry; a device page its driver already freed under the mapping is data the kernel no longer keeps, and is dropped from the shadow), and every word in {@link InvariantChecker.media} reads back from the NVDIMM media |
+ * | `hugetlb-pool` | the pool's counters agree (free ≤ nr_hugepages, surplus ≤ nr_hugepages, reservations ≤ free pages) and every free pool page has a count of 0; with `drained` (no process left): every pool page is free, no reservation and no surplus page is left |
  * | `no-hang` | with `drained`: no task is blocked (the hang report is the message) |
  *
  * The checker reads state; it changes nothing the kernel can see.
@@ -32,6 +33,7 @@ import { PAGE_SIZE, PAGES_PER_SECTION, SECTION_SIZE } from "../kernel/mm/constan
 import { forEachSection } from "../kernel/mm/memmap.ts";
 import { type HotplugRecord, type MemSection, MM, sectionOf } from "../kernel/mm/mmzone.ts";
 import { HUB } from "../kernel/mm/hub.ts";
+import { page_count } from "../kernel/mm/memmap.ts";
 import { HUGE } from "../kernel/mm/huge-memory.ts";
 import { HPAGE_PMD_NR } from "../kernel/mm/ram-alloc.ts";
 import { pgmapDataPfns } from "../kernel/mm/holders.ts";
@@ -84,6 +86,7 @@ export const INVARIANTS = [
   "unbind-leftovers",
   "device-page-accounting",
   "contents-shadow",
+  "hugetlb-pool",
   "no-hang",
 ] as const;
 
@@ -237,6 +240,7 @@ export class InvariantChecker {
     this.#checkUnbound(k, reg, v);
     this.#checkDevicePages(k, opts.drained === true, v);
     this.#checkContents(k, v);
+    this.#checkHugetlbPool(k, opts.drained === true, v);
     if (opts.drained) {
       const hang = k.sched.hangReport();
       if (hang !== null) v("no-hang", hang.text);
@@ -717,6 +721,25 @@ export class InvariantChecker {
           `${md.dev.name}: ${md.calloc} allocations but ${md.cfree} frees at quiescence`,
         );
       }
+    }
+  }
+
+  /** The hugetlb pool's counters, its free pages, and (drained) nothing left in use or reserved. */
+  #checkHugetlbPool(k: Kernel, drained: boolean, v: (i: Invariant, m: string) => void): void {
+    if (k.state(HUB).ram.hugetlbFree === null) return; // no hugetlb state: no pool
+    const st = k.state(HUGE);
+    const free = st.hugetlbFree.length, nr = st.nrHugepages;
+    const counts =
+      `nr_hugepages ${nr}, free ${free}, reserved ${st.resvHugepages}, surplus ${st.surplusHugepages}`;
+    if (free > nr || st.surplusHugepages > nr || st.resvHugepages > free || st.resvHugepages < 0) {
+      v("hugetlb-pool", `counters disagree: ${counts}`);
+    }
+    for (const page of st.hugetlbFree) {
+      const c = page_count(k, page);
+      if (c !== 0) v("hugetlb-pool", `free pool page 0x${page.toString(16)} has a count of ${c}`);
+    }
+    if (drained && (free !== nr || st.resvHugepages !== 0 || st.surplusHugepages !== 0)) {
+      v("hugetlb-pool", `left after every process exited: ${counts}`);
     }
   }
 

@@ -596,17 +596,28 @@ export function set_nr_hugepages(k: Kernel, n: number): number {
   }
   // keep the pages in use and enough free ones for the reservations
   const min = Math.max(n, st.resvHugepages + st.nrHugepages - st.hugetlbFree.length);
-  while (min < persistent() && st.hugetlbFree.length > 0) {
-    const p = st.hugetlbFree.pop()!;
-    const s = sectionOf(k.state(HUB).mm, p)!;
-    s.setRef(p & 32767, 1);
-    setPageFlag2(k, p, PG_HUGETLB, false);
-    st.nrHugepages--;
-    put_page(k, p);
-  }
+  while (min < persistent() && free_pool_huge_page(k, false));
   // the rest becomes surplus (adjust_pool_surplus), independent of nr_overcommit_hugepages
   while (n < persistent() && st.surplusHugepages < st.nrHugepages) st.surplusHugepages++;
   return persistent();
+}
+
+/**
+ * free_pool_huge_page(h, nodes, acct_surplus) (mm/hugetlb.c): gives a free
+ * pool page back to the buddy allocator (update_and_free_page), one surplus
+ * page fewer with `acct_surplus`. False when no page is free.
+ */
+function free_pool_huge_page(k: Kernel, acct_surplus: boolean): boolean {
+  const st = k.state(HUGE);
+  const p = st.hugetlbFree.pop();
+  if (p === undefined) return false;
+  if (acct_surplus) st.surplusHugepages--;
+  const s = sectionOf(k.state(HUB).mm, p)!;
+  s.setRef(p & 32767, 1);
+  setPageFlag2(k, p, PG_HUGETLB, false);
+  st.nrHugepages--;
+  put_page(k, p);
+  return true;
 }
 
 /** hugetlb_reserve_pages for `n` huge pages: 0, or -ENOMEM if the pool cannot back them. */
@@ -619,8 +630,9 @@ export function hugetlb_reserve_pages(k: Kernel, n: number): number {
 
 /**
  * hugetlb_acct_memory(h, -n) of hugetlb_vm_op_close / hugetlb_unreserve_pages:
- * gives back `n` reservations. More than are outstanding is a model bug
- * (the kernel's resv_huge_pages would wrap).
+ * gives back `n` reservations (return_unused_surplus_pages: as many free
+ * pages as the pool has surplus go back to the buddy with them). More than
+ * are outstanding is a model bug (the kernel's resv_huge_pages would wrap).
  */
 export function hugetlb_unreserve_pages(k: Kernel, n: number): void {
   const st = k.state(HUGE);
@@ -628,6 +640,11 @@ export function hugetlb_unreserve_pages(k: Kernel, n: number): void {
     k.BUG(
       `mm/hugetlb.c:hugetlb_acct_memory (giving back ${n} reservations, ${st.resvHugepages} held)`,
     );
+  }
+  for (let nr = Math.min(n, st.surplusHugepages); nr > 0; nr--) {
+    st.resvHugepages--;
+    n--;
+    if (!free_pool_huge_page(k, true)) break;
   }
   st.resvHugepages -= n;
 }

@@ -324,3 +324,23 @@ Deno.test("hugetlb pool: shrinking below the pages in use makes them surplus —
   pq.exit();
   assertEquals([q.state(HUGE).nrHugepages, q.state(HUGE).hugetlbFree.length], [1, 1]);
 });
+
+Deno.test("hugetlb pool: a reservation given back while the pool has surplus gives its free page to the buddy (return_unused_surplus_pages)", () => {
+  const { k, p } = proc();
+  const before = ramStats(k).allocated;
+  assertEquals(set_nr_hugepages(k, 2), 2);
+  const a = p.mmap(0, TWOMEG, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB);
+  assert(a > 0);
+  // the reserved page is kept, as surplus
+  assertEquals(set_nr_hugepages(k, 0), 0);
+  const st = k.state(HUGE);
+  assertEquals([st.nrHugepages, st.surplusHugepages, st.resvHugepages], [1, 1, 1]);
+  p.munmap(a, TWOMEG); // the file's last VMA: its unused reservation goes, and the page with it
+  assertEquals([st.nrHugepages, st.surplusHugepages, st.resvHugepages, st.hugetlbFree.length], [
+    0,
+    0,
+    0,
+    0,
+  ]);
+  assertEquals(ramStats(k).allocated, before);
+});
