@@ -6,7 +6,8 @@
  * @module
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { type FuzzSequence, replaySequence } from "../../lib/check/fuzz.ts";
+import fc from "fast-check";
+import { type FuzzSequence, type Op, opArbitrary, replaySequence } from "../../lib/check/fuzz.ts";
 import { World } from "../../lib/check/world.ts";
 import { HUGE } from "../../lib/kernel/mm/huge-memory.ts";
 import { get_page } from "../../lib/kernel/mm/swap.ts";
@@ -93,4 +94,33 @@ Deno.test("fuzz mm: hugetlb-pool reports counters that disagree, a free page wit
     w.checker.check().violations.map((v) => v.message).join("\n"),
     `free pool page 0x${page.toString(16)} has a count of 1`,
   );
+});
+
+Deno.test("fuzz mm: the default generator draws every variant of the mm ops, and fork inside parallel and fail", () => {
+  const ops = fc.sample(opArbitrary(), { numRuns: 4000, seed: 7 });
+  const seen = new Set<string>();
+  const walk = (o: Op, within: string) => {
+    if (o.op === "fail") return walk(o.step, "fail");
+    if (o.op === "parallel") {
+      walk(o.a, "parallel");
+      return walk(o.b, "parallel");
+    }
+    if (o.op === "mmap-huge") seen.add(`mmap-huge ${o.kind}`);
+    if (o.op === "madvise") seen.add(`madvise ${o.advice}`);
+    if (o.op === "hugetlb-pool") seen.add(`hugetlb-pool ${o.n === 0 ? "0" : "n"}`);
+    if (o.op === "fork" && within !== "") seen.add(`fork in ${within}`);
+  };
+  ops.forEach((o) => walk(o, ""));
+  assertEquals([...seen].sort(), [
+    "fork in fail",
+    "fork in parallel",
+    "hugetlb-pool 0",
+    "hugetlb-pool n",
+    "madvise dontneed",
+    "madvise hugepage",
+    "madvise nohugepage",
+    "mmap-huge private",
+    "mmap-huge shared",
+    "mmap-huge thp",
+  ]);
 });
