@@ -11,6 +11,20 @@
  * well-behaved user can do). Kernel outcomes — an error return, a signal, a
  * blocked task — are not failures; the invariant checker decides.
  *
+ * Processes: besides `proc-new`, `fork` makes a child (dup_mm) that joins
+ * the world with copies of its parent's mappings and of its parent's
+ * contents shadow; later ops pick it like any process (at most four). The
+ * machine boots with a 4-page hugetlb pool (`hugetlbPages`); `hugetlb-pool`
+ * resizes it (a shrink below the pages in use leaves them surplus),
+ * `mmap-huge` maps 1–3 MiB×2 of MAP_HUGETLB (private or shared) or a
+ * THP-eligible private region (madvised MADV_HUGEPAGE; the THP mode stays
+ * "madvise"), and `madvise`, `mprotect`, `munmap-part` (whole 2 MiB units
+ * of a hugetlb mapping) work on any mapping. Touches, pins and device ops
+ * spread their 64 page indices over a large mapping. A store through a
+ * shared hugetlb mapping is shadowed in every fork copy that maps the same
+ * page; the model has no hugetlbfs page cache, so a page one side faults
+ * after the fork is its own (the kernel would share it).
+ *
  * Kernel code runs in tasks: every op spawns its work as a task, and the
  * step ends by running the machine until it is quiescent under a seeded
  * schedule — so a task left blocked by an earlier step (an unbind waiting
