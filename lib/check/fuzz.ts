@@ -117,6 +117,8 @@ export interface FuzzOptions {
   teardown?: boolean;
   /** See WorldOptions.touchDyingDeviceMemory (default false). */
   touchDyingDeviceMemory?: boolean;
+  /** See WorldOptions.sharedHugetlbFault (default false). */
+  sharedHugetlbFault?: boolean;
 }
 
 /** A failing sequence, shrunk. */
@@ -495,6 +497,7 @@ function worldFor(seq: FuzzSequence, opts: FuzzOptions): World {
     aligned: opts.aligned ?? true,
     scheduleSeed: seq.scheduleSeed,
     touchDyingDeviceMemory: opts.touchDyingDeviceMemory ?? false,
+    sharedHugetlbFault: opts.sharedHugetlbFault ?? false,
   });
 }
 
@@ -746,7 +749,7 @@ export function formatFailure(f: FuzzFailure, opts: FuzzOptions = {}): string {
       opts.series !== undefined ? ` --series ${opts.series}` : ""
     }${opts.aligned === false ? " --unaligned" : ""}${
       opts.touchDyingDeviceMemory ? " --touch-dying" : ""
-    }`,
+    }${opts.sharedHugetlbFault ? " --shared-hugetlb-fault" : ""}`,
   );
   lines.push(`  or: deno task fuzz --seed ${f.seed} --path '${f.path}' (with the same options)`);
   return lines.join("\n");
