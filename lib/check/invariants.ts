@@ -14,7 +14,7 @@
  * | `unbind-leftovers` | a device a driver was bound to, now with no driver and no release in progress, has no devres entry, no pgmap_array entry, no section whose pages point to one of its pgmaps, and none of the iomem regions it claimed; and every PAT reservation is the span of a registered pgmap, one each |
  * | `device-page-accounting` | a bound dmirror device's pages in use (calloc − cfree) = its pages with backing memory; a bound nouveau GPU's (allocated − freed) = the pages its chunks hold; with `drained`, allocations = frees |
  * | `contents-shadow` | every word the caller recorded in {@link InvariantChecker.contents} reads back through the page tables (system page, or the device's copy behind a device-private entry; a device page its driver already freed under the mapping is data the kernel no longer keeps, and is dropped from the shadow), and every word in {@link InvariantChecker.media} reads back from the NVDIMM media |
- * | `hugetlb-pool` | the pool's counters agree (free ≤ nr_hugepages, surplus ≤ nr_hugepages, reservations ≤ free pages) and every free pool page has a count of 0; with `drained` (no process left): every pool page is free, no reservation and no surplus page is left |
+ * | `hugetlb-pool` | the pool's counters agree (free ≤ nr_hugepages, surplus ≤ nr_hugepages, reservations ≤ free pages), every free pool page has a count of 0, and the reservations = what the registered processes' hugetlb VMAs hold (an owner's private VMA: its indices no fault consumed; a shared mapping: its size less the consumed indices); with `drained` (no process left): every pool page is free, no reservation and no surplus page is left |
  * | `no-hang` | with `drained`: no task is blocked (the hang report is the message) |
  *
  * The checker reads state; it changes nothing the kernel can see.
@@ -39,10 +39,13 @@ import { HPAGE_PMD_NR } from "../kernel/mm/ram-alloc.ts";
 import { pgmapDataPfns } from "../kernel/mm/holders.ts";
 import {
   find_vma,
+  HPAGE_RESV_OWNER,
   HPAGE_RESV_UNMAPPED,
+  type HugetlbResvMap,
   type HugetlbVmaData,
   type MmStruct,
   VM_HUGETLB,
+  VM_MAYSHARE,
 } from "../kernel/mm/mm-types.ts";
 import {
   is_device_private_entry,
@@ -740,6 +743,35 @@ export class InvariantChecker {
     }
     if (drained && (free !== nr || st.resvHugepages !== 0 || st.surplusHugepages !== 0)) {
       v("hugetlb-pool", `left after every process exited: ${counts}`);
+    }
+    // the reservations the registered processes' hugetlb VMAs hold: an owner's private VMA its
+    // range's indices no fault consumed (what its close gives back), a shared mapping's file
+    // its size less the indices consumed (given back with its last VMA)
+    let want = 0;
+    const files = new Set<HugetlbResvMap>();
+    for (const mm of this.processes) {
+      if (mm.exited) continue;
+      for (const vma of mm.vmas) {
+        if ((vma.vm_flags & VM_HUGETLB) === 0) continue;
+        const d = vma.vm_private_data as HugetlbVmaData | null;
+        if (d === null || d.resv === null) continue;
+        if ((vma.vm_flags & VM_MAYSHARE) !== 0) {
+          if (!files.has(d.resv)) want += d.resv.pages - d.resv.consumed.size;
+          files.add(d.resv);
+          continue;
+        }
+        if ((d.flags & HPAGE_RESV_OWNER) === 0) continue;
+        const first = Math.floor(vma.vm_pgoff / 512);
+        const n = (vma.vm_end - vma.vm_start) / (512 * PAGE_SIZE);
+        // vma_hugecache_offset: (address - vm_start) / 2 MiB + vm_pgoff / 512
+        for (let idx = first; idx < first + n; idx++) if (!d.resv.consumed.has(idx)) want++;
+      }
+    }
+    if (want !== st.resvHugepages) {
+      v(
+        "hugetlb-pool",
+        `${st.resvHugepages} reservations held, but the registered processes' hugetlb mappings account for ${want}`,
+      );
     }
   }
 
