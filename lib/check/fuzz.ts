@@ -342,6 +342,8 @@ function kindArb(kind: OpKind, aligned: boolean): fc.Arbitrary<Op> {
         op: fc.constant("mprotect" as const),
         p: small(3),
         vma: small(3),
+        page: small(63),
+        n: fc.integer({ min: 1, max: 64 }),
         write: fc.boolean(),
       });
     case "hugetlb-pool":

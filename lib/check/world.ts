@@ -159,7 +159,7 @@ export type Op =
     n: number;
     advice: "dontneed" | "hugepage" | "nohugepage";
   }
-  | { op: "mprotect"; p: number; vma: number; write: boolean }
+  | { op: "mprotect"; p: number; vma: number; page: number; n: number; write: boolean }
   | { op: "hugetlb-pool"; n: number }
   | { op: "mmap-huge"; p: number; huge: number; kind: "thp" | "private" | "shared" }
   | { op: "munmap-part"; p: number; vma: number; first: number; n: number }
@@ -533,10 +533,16 @@ export class World {
         const vma = pr === undefined ? undefined : pick(pr.vmas, op.vma);
         if (pr === undefined || vma === undefined) return "skipped";
         const prot = PROT_READ | (op.write ? PROT_WRITE : 0);
+        // a range of the mapping (whole 2 MiB units of a hugetlb one): VMA and huge pmd splits
+        const unit = vma.kind === "hugetlb" ? HUGE_SIZE / PAGE : 1;
+        const units = vma.pages / unit;
+        const first = unit === 1 ? pageIndex(vma, op.page) : op.page % units;
+        const n = Math.max(1, Math.min(op.n * (unit === 1 ? stride(vma) : 1), units - first));
+        const addr = vma.addr + first * unit * PAGE;
         this.#spawn("mprotect", () => {
-          if (!pr.p.exited) pr.p.mprotect(vma.addr, vma.pages * PAGE, prot);
+          if (!pr.p.exited) pr.p.mprotect(addr, n * unit * PAGE, prot);
         });
-        return `mprotect ${op.write ? "rw" : "r"} 0x${vma.addr.toString(16)}`;
+        return `mprotect ${op.write ? "rw" : "r"} ${n * unit} page(s) at 0x${addr.toString(16)}`;
       }
       case "hugetlb-pool":
         // a sysctl write (vm.nr_hugepages), from outside the machine like ndctl's
