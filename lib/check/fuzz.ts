@@ -3,7 +3,8 @@
  * sequences ({@link Op}s of world.ts — bind and unbind of every driver,
  * namespace create / destroy / reconfigure, hmm_devmem_add, migration to
  * device memory, CPU touches, device (GPU) faults, p2pmem allocation and
- * mapping, GUP pins, fork, madvise (MADV_DONTNEED, MADV_HUGEPAGE: THP),
+ * mapping, GUP pins, fork, madvise (MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE
+ * and MADV_NOHUGEPAGE: THP),
  * mprotect, the hugetlb pool (vm.nr_hugepages) and MAP_HUGETLB mappings
  * (private and shared), partial munmap, module loads, a fault injected at any named point
  * under any step, power cycles, and two steps' tasks interleaved by the
@@ -335,7 +336,12 @@ function kindArb(kind: OpKind, aligned: boolean): fc.Arbitrary<Op> {
         vma: small(3),
         page: small(63),
         n: fc.integer({ min: 1, max: 32 }),
-        advice: fc.constantFrom("dontneed" as const, "hugepage" as const, "nohugepage" as const),
+        advice: fc.constantFrom(
+          "dontneed" as const,
+          "free" as const,
+          "hugepage" as const,
+          "nohugepage" as const,
+        ),
       });
     case "mprotect":
       return fc.record({

@@ -63,6 +63,7 @@ import { put_page } from "../kernel/mm/swap.ts";
 import { Process, SignalDelivered } from "../kernel/mm/process.ts";
 import {
   MADV_DONTNEED,
+  MADV_FREE,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
@@ -157,7 +158,7 @@ export type Op =
     vma: number;
     page: number;
     n: number;
-    advice: "dontneed" | "hugepage" | "nohugepage";
+    advice: "dontneed" | "free" | "hugepage" | "nohugepage";
   }
   | { op: "mprotect"; p: number; vma: number; page: number; n: number; write: boolean }
   | { op: "hugetlb-pool"; n: number }
@@ -759,7 +760,7 @@ export class World {
     const vma = pr === undefined ? undefined : pick(pr.vmas, op.vma);
     if (pr === undefined || vma === undefined) return "skipped";
     const checker = this.checker;
-    if (op.advice !== "dontneed") {
+    if (op.advice === "hugepage" || op.advice === "nohugepage") {
       const advice = op.advice === "hugepage" ? MADV_HUGEPAGE : MADV_NOHUGEPAGE;
       this.#spawn("madvise", () => {
         if (!pr.p.exited) pr.p.madvise(vma.addr, vma.pages * PAGE, advice);
@@ -771,16 +772,20 @@ export class World {
     const first = pageIndex(vma, op.page);
     const n = Math.max(1, Math.min(op.n * stride(vma), vma.pages - first));
     const addr = vma.addr + first * PAGE;
+    const advice = op.advice === "free" ? MADV_FREE : MADV_DONTNEED;
     this.#spawn("madvise", () => {
       if (pr.p.exited) return;
-      const ret = pr.p.madvise(addr, n * PAGE, MADV_DONTNEED);
-      // private anonymous memory reads as zeroes again (the shadow keeps no zeroes); -ENOMEM
-      // (a hole in the range, say a munmap that ran first) still zapped the mapped parts
+      const ret = pr.p.madvise(addr, n * PAGE, advice);
+      // DONTNEED: private anonymous memory reads as zeroes again (the shadow keeps no zeroes);
+      // FREE: the kernel may discard the pages until they are written again. -ENOMEM (a hole
+      // in the range, say a munmap that ran first) still applied the advice to the mapped parts
       if ((ret === 0 || ret === -ENOMEM) && vma.kind !== "dax") {
         checker.forgetRange(pr.p.mm, addr, addr + n * PAGE);
       }
     });
-    return `MADV_DONTNEED ${n} page(s) at 0x${addr.toString(16)}`;
+    return `${advice === MADV_FREE ? "MADV_FREE" : "MADV_DONTNEED"} ${n} page(s) at 0x${
+      addr.toString(16)
+    }`;
   }
 
   #mmapHuge(op: Extract<Op, { op: "mmap-huge" }>): string {

@@ -120,6 +120,7 @@ Deno.test("fuzz mm: the default generator draws every variant of the mm ops, and
     "hugetlb-pool 0",
     "hugetlb-pool n",
     "madvise dontneed",
+    "madvise free",
     "madvise hugepage",
     "madvise nohugepage",
     "mmap-huge private",
