@@ -1,6 +1,7 @@
 /**
  * `deno task fuzz [--runs N] [--seed S] [--steps N] [--series v5.2|v5.0|v4.20|0..7]
- *   [--unaligned] [--touch-dying] [--kinds a,b,...] [--points a,b,...]
+ *   [--unaligned] [--touch-dying] [--shared-hugetlb-fault] [--kinds a,b,...]
+ *   [--points a,b,...]
  *   [--shrink-runs N] [--shrink-seconds N] [--no-shrink] [--path P] [--replay JSON]
  *   [--progress N]`
  *
@@ -31,7 +32,7 @@ import {
 } from "../lib/check/fuzz.ts";
 
 const USAGE =
-  "usage: deno task fuzz [--runs N] [--seed S] [--steps N] [--series P] [--unaligned] [--touch-dying] [--kinds a,b] [--points a,b] [--shrink-runs N] [--shrink-seconds N] [--no-shrink] [--path P] [--replay JSON] [--progress N]";
+  "usage: deno task fuzz [--runs N] [--seed S] [--steps N] [--series P] [--unaligned] [--touch-dying] [--shared-hugetlb-fault] [--kinds a,b] [--points a,b] [--shrink-runs N] [--shrink-seconds N] [--no-shrink] [--path P] [--replay JSON] [--progress N]";
 
 function die(msg: string): never {
   console.error(`fuzz: ${msg}\n${USAGE}`);
@@ -56,6 +57,7 @@ try {
       series: { type: "string" },
       unaligned: { type: "boolean" },
       "touch-dying": { type: "boolean" },
+      "shared-hugetlb-fault": { type: "boolean" },
       "shrink-runs": { type: "string" },
       kinds: { type: "string" },
       points: { type: "string" },
@@ -83,6 +85,7 @@ if (args.series !== undefined) {
 }
 if (args.unaligned) opts.aligned = false;
 if (args["touch-dying"]) opts.touchDyingDeviceMemory = true;
+if (args["shared-hugetlb-fault"]) opts.sharedHugetlbFault = true;
 if (args.kinds !== undefined) {
   const kinds = args.kinds.split(",").filter((x) => x !== "");
   for (const k of kinds) {

@@ -3,7 +3,10 @@
  * sequences ({@link Op}s of world.ts — bind and unbind of every driver,
  * namespace create / destroy / reconfigure, hmm_devmem_add, migration to
  * device memory, CPU touches, device (GPU) faults, p2pmem allocation and
- * mapping, GUP pins, module loads, a fault injected at any named point
+ * mapping, GUP pins, fork, madvise (MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE
+ * and MADV_NOHUGEPAGE: THP),
+ * mprotect, the hugetlb pool (vm.nr_hugepages) and MAP_HUGETLB mappings
+ * (private and shared), partial munmap, module loads, a fault injected at any named point
  * under any step, power cycles, and two steps' tasks interleaved by the
  * scheduler), runs each on a fresh machine (by default the `fuzz` machine at
  * preset v5.2), and checks every invariant of invariants.ts after every
@@ -58,6 +61,12 @@ export const OP_KINDS = [
   "fail",
   "power-cycle",
   "parallel",
+  "fork",
+  "madvise",
+  "mprotect",
+  "hugetlb-pool",
+  "mmap-huge",
+  "munmap-part",
 ] as const;
 
 /** One op kind. */
@@ -109,6 +118,8 @@ export interface FuzzOptions {
   teardown?: boolean;
   /** See WorldOptions.touchDyingDeviceMemory (default false). */
   touchDyingDeviceMemory?: boolean;
+  /** See WorldOptions.sharedHugetlbFault (default false). */
+  sharedHugetlbFault?: boolean;
 }
 
 /** A failing sequence, shrunk. */
@@ -203,6 +214,12 @@ export const DEFAULT_WEIGHTS: Readonly<Record<OpKind, number>> = {
   "fail": 4,
   "power-cycle": 1,
   "parallel": 3,
+  "fork": 2,
+  "madvise": 2,
+  "mprotect": 1,
+  "hugetlb-pool": 2,
+  "mmap-huge": 2,
+  "munmap-part": 1,
 };
 
 /** Every fault point of the fuzz machine (booted for the question: no module-level cache). */
@@ -310,6 +327,48 @@ function kindArb(kind: OpKind, aligned: boolean): fc.Arbitrary<Op> {
         gpl: fc.boolean(),
         syms: fc.array(small(MODULE_SYMBOLS.length - 1), { minLength: 1, maxLength: 3 }),
       });
+    case "fork":
+      return fc.record({ op: fc.constant("fork" as const), p: small(3) });
+    case "madvise":
+      return fc.record({
+        op: fc.constant("madvise" as const),
+        p: small(3),
+        vma: small(3),
+        page: small(63),
+        n: fc.integer({ min: 1, max: 32 }),
+        advice: fc.constantFrom(
+          "dontneed" as const,
+          "free" as const,
+          "hugepage" as const,
+          "nohugepage" as const,
+        ),
+      });
+    case "mprotect":
+      return fc.record({
+        op: fc.constant("mprotect" as const),
+        p: small(3),
+        vma: small(3),
+        page: small(63),
+        n: fc.integer({ min: 1, max: 64 }),
+        write: fc.boolean(),
+      });
+    case "hugetlb-pool":
+      return fc.record({ op: fc.constant("hugetlb-pool" as const), n: small(8) });
+    case "mmap-huge":
+      return fc.record({
+        op: fc.constant("mmap-huge" as const),
+        p: small(3),
+        huge: fc.integer({ min: 1, max: 3 }),
+        kind: fc.constantFrom("thp" as const, "private" as const, "shared" as const),
+      });
+    case "munmap-part":
+      return fc.record({
+        op: fc.constant("munmap-part" as const),
+        p: small(3),
+        vma: small(3),
+        first: small(63),
+        n: fc.integer({ min: 1, max: 16 }),
+      });
     case "fail":
     case "parallel":
       throw new RangeError(`Cannot build a plain arbitrary for composite op "${kind}"`);
@@ -334,6 +393,10 @@ const TASK_KINDS: ReadonlySet<OpKind> = new Set([
   "unpin",
   "munmap",
   "proc-exit",
+  "fork",
+  "madvise",
+  "mprotect",
+  "munmap-part",
 ]);
 
 /** Op kinds that do kernel work a fault can hit (what "fail" wraps). */
@@ -350,6 +413,10 @@ const FAILABLE_KINDS: ReadonlySet<OpKind> = new Set([
   "gpu-fault",
   "pin",
   "dax-map",
+  "fork",
+  "madvise",
+  "hugetlb-pool",
+  "mmap-huge",
 ]);
 
 /** The arbitrary of one op under `opts`. */
@@ -438,6 +505,7 @@ function worldFor(seq: FuzzSequence, opts: FuzzOptions): World {
     aligned: opts.aligned ?? true,
     scheduleSeed: seq.scheduleSeed,
     touchDyingDeviceMemory: opts.touchDyingDeviceMemory ?? false,
+    sharedHugetlbFault: opts.sharedHugetlbFault ?? false,
   });
 }
 
@@ -689,7 +757,7 @@ export function formatFailure(f: FuzzFailure, opts: FuzzOptions = {}): string {
       opts.series !== undefined ? ` --series ${opts.series}` : ""
     }${opts.aligned === false ? " --unaligned" : ""}${
       opts.touchDyingDeviceMemory ? " --touch-dying" : ""
-    }`,
+    }${opts.sharedHugetlbFault ? " --shared-hugetlb-fault" : ""}`,
   );
   lines.push(`  or: deno task fuzz --seed ${f.seed} --path '${f.path}' (with the same options)`);
   return lines.join("\n");

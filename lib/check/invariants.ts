@@ -14,6 +14,7 @@
  * | `unbind-leftovers` | a device a driver was bound to, now with no driver and no release in progress, has no devres entry, no pgmap_array entry, no section whose pages point to one of its pgmaps, and none of the iomem regions it claimed; and every PAT reservation is the span of a registered pgmap, one each |
  * | `device-page-accounting` | a bound dmirror device's pages in use (calloc − cfree) = its pages with backing memory; a bound nouveau GPU's (allocated − freed) = the pages its chunks hold; with `drained`, allocations = frees |
  * | `contents-shadow` | every word the caller recorded in {@link InvariantChecker.contents} reads back through the page tables (system page, or the device's copy behind a device-private entry; a device page its driver already freed under the mapping is data the kernel no longer keeps, and is dropped from the shadow), and every word in {@link InvariantChecker.media} reads back from the NVDIMM media |
+ * | `hugetlb-pool` | the pool's counters agree (free ≤ nr_hugepages, surplus ≤ nr_hugepages, reservations ≤ free pages), every free pool page has a count of 0, and the reservations = what the registered processes' hugetlb VMAs hold (an owner's private VMA: its indices no fault consumed; a shared mapping: its size less the consumed indices); with `drained` (no process left): every pool page is free, no reservation and no surplus page is left |
  * | `no-hang` | with `drained`: no task is blocked (the hang report is the message) |
  *
  * The checker reads state; it changes nothing the kernel can see.
@@ -32,10 +33,20 @@ import { PAGE_SIZE, PAGES_PER_SECTION, SECTION_SIZE } from "../kernel/mm/constan
 import { forEachSection } from "../kernel/mm/memmap.ts";
 import { type HotplugRecord, type MemSection, MM, sectionOf } from "../kernel/mm/mmzone.ts";
 import { HUB } from "../kernel/mm/hub.ts";
+import { page_count } from "../kernel/mm/memmap.ts";
 import { HUGE } from "../kernel/mm/huge-memory.ts";
 import { HPAGE_PMD_NR } from "../kernel/mm/ram-alloc.ts";
 import { pgmapDataPfns } from "../kernel/mm/holders.ts";
-import type { MmStruct } from "../kernel/mm/mm-types.ts";
+import {
+  find_vma,
+  HPAGE_RESV_OWNER,
+  HPAGE_RESV_UNMAPPED,
+  type HugetlbResvMap,
+  type HugetlbVmaData,
+  type MmStruct,
+  VM_HUGETLB,
+  VM_MAYSHARE,
+} from "../kernel/mm/mm-types.ts";
 import {
   is_device_private_entry,
   is_migration_entry,
@@ -78,6 +89,7 @@ export const INVARIANTS = [
   "unbind-leftovers",
   "device-page-accounting",
   "contents-shadow",
+  "hugetlb-pool",
   "no-hang",
 ] as const;
 
@@ -231,6 +243,7 @@ export class InvariantChecker {
     this.#checkUnbound(k, reg, v);
     this.#checkDevicePages(k, opts.drained === true, v);
     this.#checkContents(k, v);
+    this.#checkHugetlbPool(k, opts.drained === true, v);
     if (opts.drained) {
       const hang = k.sched.hangReport();
       if (hang !== null) v("no-hang", hang.text);
@@ -282,11 +295,17 @@ export class InvariantChecker {
   #pageHolders(k: Kernel, v: (i: Invariant, m: string) => void): Map<number, number> {
     const h = new Map<number, number>();
     const add = (pfn: number, n: number) => h.set(pfn, (h.get(pfn) ?? 0) + n);
+    const hugeZero = k.state(HUB).ram.hugeZeroPfn;
     for (const mm of this.processes) {
       if (mm.exited) continue;
       for (const [idx, t] of mm.pgd.tables) {
         if (t.huge !== 0) {
-          if (pte_present(t.huge) && !pte_devmap(t.huge) && !pte_special(t.huge)) {
+          // the huge zero page's pmds take no page reference (mm_get_huge_zero_page counts in
+          // huge_zero_refcount); its own reference is counted below
+          if (
+            pte_present(t.huge) && !pte_devmap(t.huge) && !pte_special(t.huge) &&
+            pte_pfn(t.huge) !== hugeZero
+          ) {
             add(pte_pfn(t.huge), 1);
           }
           continue;
@@ -313,13 +332,16 @@ export class InvariantChecker {
         }
       }
     }
-    for (const [pfn, n] of this.pins) add(pfn, n);
+    // a pin of a compound page's subpage holds the head (get_page of a tail takes the head's count)
+    for (const [pfn, n] of this.pins) add(headOf(k, pfn), n);
     // a dmirror device page in use holds its backing system page (hmm_data)
     for (const md of dmirrorDevices(k)) {
       for (const rpage of this.#backing(k, md)) add(rpage, 1);
     }
     const zero = k.state(HUB).ram.zeroPfn;
     if (zero >= 0) add(zero, 1);
+    // the huge zero page, once allocated, is kept (its shrinker runs only under memory pressure)
+    if (hugeZero >= 0) add(hugeZero, 1);
     return h;
   }
 
@@ -705,14 +727,63 @@ export class InvariantChecker {
     }
   }
 
+  /** The hugetlb pool's counters, its free pages, and (drained) nothing left in use or reserved. */
+  #checkHugetlbPool(k: Kernel, drained: boolean, v: (i: Invariant, m: string) => void): void {
+    if (k.state(HUB).ram.hugetlbFree === null) return; // no hugetlb state: no pool
+    const st = k.state(HUGE);
+    const free = st.hugetlbFree.length, nr = st.nrHugepages;
+    const counts =
+      `nr_hugepages ${nr}, free ${free}, reserved ${st.resvHugepages}, surplus ${st.surplusHugepages}`;
+    if (free > nr || st.surplusHugepages > nr || st.resvHugepages > free || st.resvHugepages < 0) {
+      v("hugetlb-pool", `counters disagree: ${counts}`);
+    }
+    for (const page of st.hugetlbFree) {
+      const c = page_count(k, page);
+      if (c !== 0) v("hugetlb-pool", `free pool page 0x${page.toString(16)} has a count of ${c}`);
+    }
+    if (drained && (free !== nr || st.resvHugepages !== 0 || st.surplusHugepages !== 0)) {
+      v("hugetlb-pool", `left after every process exited: ${counts}`);
+    }
+    // the reservations the registered processes' hugetlb VMAs hold: an owner's private VMA its
+    // range's indices no fault consumed (what its close gives back), a shared mapping's file
+    // its size less the indices consumed (given back with its last VMA)
+    let want = 0;
+    const files = new Set<HugetlbResvMap>();
+    for (const mm of this.processes) {
+      if (mm.exited) continue;
+      for (const vma of mm.vmas) {
+        if ((vma.vm_flags & VM_HUGETLB) === 0) continue;
+        const d = vma.vm_private_data as HugetlbVmaData | null;
+        if (d === null || d.resv === null) continue;
+        if ((vma.vm_flags & VM_MAYSHARE) !== 0) {
+          if (!files.has(d.resv)) want += d.resv.pages - d.resv.consumed.size;
+          files.add(d.resv);
+          continue;
+        }
+        if ((d.flags & HPAGE_RESV_OWNER) === 0) continue;
+        const first = Math.floor(vma.vm_pgoff / 512);
+        const n = (vma.vm_end - vma.vm_start) / (512 * PAGE_SIZE);
+        // vma_hugecache_offset: (address - vm_start) / 2 MiB + vm_pgoff / 512
+        for (let idx = first; idx < first + n; idx++) if (!d.resv.consumed.has(idx)) want++;
+      }
+    }
+    if (want !== st.resvHugepages) {
+      v(
+        "hugetlb-pool",
+        `${st.resvHugepages} reservations held, but the registered processes' hugetlb mappings account for ${want}`,
+      );
+    }
+  }
+
   #checkContents(k: Kernel, v: (i: Invariant, m: string) => void): void {
     for (const [mm, words] of this.contents) {
       if (mm.exited) continue;
       for (const [addr, want] of words) {
         const have = readUserWord0(k, this.#gpus, mm, addr);
-        if (have === DATA_NOT_KEPT) {
+        if (have === DATA_NOT_KEPT || (have === null && hugetlbTakenBack(mm, addr))) {
           // the driver freed the device page under the mapping (teardown's put loop calls
-          // page_free for a page still mapped): the kernel no longer keeps this data
+          // page_free for a page still mapped), or the owner of a private hugetlb mapping took
+          // the page back from this child (unmap_ref_private): the kernel no longer keeps this data
           words.delete(addr);
           continue;
         }
@@ -782,4 +853,16 @@ interface Seen {
 /** Checks `m` once (a convenience for tests): the violations, as text lines. */
 export function checkMachine(m: Machine, opts: CheckOptions = {}): string[] {
   return new InvariantChecker(m).check(opts).violations.map((x) => `${x.invariant}: ${x.message}`);
+}
+
+/**
+ * Whether `addr` of `mm` is in a child's private hugetlb VMA whose pages the
+ * owner took back when its COW found the pool empty (unmap_ref_private sets
+ * HPAGE_RESV_UNMAPPED; the child's next fault there is SIGBUS).
+ */
+function hugetlbTakenBack(mm: MmStruct, addr: number): boolean {
+  const vma = find_vma(mm, addr);
+  if (vma === null || vma.vm_start > addr || (vma.vm_flags & VM_HUGETLB) === 0) return false;
+  const d = vma.vm_private_data as HugetlbVmaData | null;
+  return d !== null && (d.flags & HPAGE_RESV_UNMAPPED) !== 0;
 }

@@ -11,6 +11,21 @@
  * well-behaved user can do). Kernel outcomes — an error return, a signal, a
  * blocked task — are not failures; the invariant checker decides.
  *
+ * Processes: besides `proc-new`, `fork` makes a child (dup_mm) that joins
+ * the world with copies of its parent's mappings and of its parent's
+ * contents shadow; later ops pick it like any process (at most four). The
+ * machine boots with a 4-page hugetlb pool (`hugetlbPages`); `hugetlb-pool`
+ * resizes it (a shrink below the pages in use leaves them surplus),
+ * `mmap-huge` maps 1 to 3 huge pages of MAP_HUGETLB (private or shared) or a
+ * THP-eligible private region (madvised MADV_HUGEPAGE; the THP mode stays
+ * "madvise"), and `madvise`, `mprotect`, `munmap-part` (whole 2 MiB units
+ * of a hugetlb mapping) work on any mapping. Touches, pins and device ops
+ * spread their 64 page indices over a THP or hugetlb mapping. A store
+ * through a shared hugetlb mapping is shadowed in every fork copy that maps
+ * the same page; the model has no hugetlbfs page cache, so a page one side
+ * faults after the fork would be its own where the kernel shares it — the
+ * world does not fault such pages (see `sharedHugetlbFault`).
+ *
  * Kernel code runs in tasks: every op spawns its work as a task, and the
  * step ends by running the machine until it is quiescent under a seeded
  * schedule — so a task left blocked by an earlier step (an unbind waiting
@@ -47,8 +62,13 @@ import { FOLL_WRITE, get_user_pages, get_user_pages_remote } from "../kernel/mm/
 import { put_page } from "../kernel/mm/swap.ts";
 import { Process, SignalDelivered } from "../kernel/mm/process.ts";
 import {
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_FIXED,
+  MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
   PROT_READ,
@@ -104,9 +124,12 @@ import {
 } from "../kernel/mm/pgtable.ts";
 import { InvariantChecker } from "./invariants.ts";
 import { genalloc_init } from "../kernel/genalloc.ts";
+import { ENOMEM } from "../kernel/errno.ts";
+import { set_nr_hugepages } from "../kernel/mm/huge-memory.ts";
 
 const SECTION = 2 ** 27;
 const PAGE = 4096;
+const HUGE_SIZE = 2 ** 21;
 
 /** One whole-machine operation (plain data: printable, shrinkable, replayable). */
 export type Op =
@@ -128,6 +151,19 @@ export type Op =
   | { op: "proc-exit"; p: number }
   | { op: "mmap"; p: number; pages: number }
   | { op: "munmap"; p: number; vma: number }
+  | { op: "fork"; p: number }
+  | {
+    op: "madvise";
+    p: number;
+    vma: number;
+    page: number;
+    n: number;
+    advice: "dontneed" | "free" | "hugepage" | "nohugepage";
+  }
+  | { op: "mprotect"; p: number; vma: number; page: number; n: number; write: boolean }
+  | { op: "hugetlb-pool"; n: number }
+  | { op: "mmap-huge"; p: number; huge: number; kind: "thp" | "private" | "shared" }
+  | { op: "munmap-part"; p: number; vma: number; first: number; n: number }
   | { op: "touch"; p: number; vma: number; page: number; write: boolean }
   | { op: "migrate"; p: number; vma: number; page: number; n: number; dev: number }
   | {
@@ -164,8 +200,17 @@ export const MODULE_SYMBOLS: readonly string[] = [
 interface Vma {
   addr: number;
   pages: number;
-  /** "anon" (private anonymous) or "dax" (a /dev/dax mapping: stores go to the media). */
-  kind: "anon" | "dax";
+  /**
+   * "anon" (private anonymous), "dax" (a /dev/dax mapping: stores go to the
+   * media), "thp" (private anonymous over an aligned 2 MiB, THP-eligible
+   * after MADV_HUGEPAGE) or "hugetlb" (MAP_HUGETLB, private or shared).
+   */
+  kind: "anon" | "dax" | "thp" | "hugetlb";
+  /**
+   * A shared hugetlb mapping's identity, kept by the copies fork makes: a
+   * store through one copy shows in every copy that maps the same page.
+   */
+  group?: object;
 }
 
 /** A process the world drives. */
@@ -214,6 +259,22 @@ export interface WorldOptions {
    * as drivers that evict their memory before teardown do.
    */
   touchDyingDeviceMemory?: boolean;
+  /**
+   * Let a process fault a page of a shared hugetlb mapping that a fork copy
+   * in another live process also maps (default false). The model has no
+   * hugetlbfs page cache: such a fault allocates a page of this process's
+   * own, where v4.20's hugetlb_no_page finds the file's page (or adds one
+   * the other copy then finds), so the copies stop sharing — a known model
+   * gap the default generator steers around; with this option the shadow
+   * expects the kernel's sharing, and the fuzzer finds it
+   * (tests/check/fuzz_finds_test.ts).
+   */
+  sharedHugetlbFault?: boolean;
+  /**
+   * hugetlb pages in the pool at boot and after each power cycle (default
+   * 4: 8 MiB; the `hugetlb-pool` op resizes it).
+   */
+  hugetlbPages?: number;
 }
 
 /** What happened in one step. */
@@ -270,8 +331,14 @@ export class World {
     this.#startProcess();
   }
 
-  /** Every world starts with one process with one 64-page anonymous mapping (nothing faulted in yet). */
+  /**
+   * Every world starts with a hugetlb pool (vm.nr_hugepages at boot,
+   * `hugetlbPages`) and one process with one 64-page anonymous mapping
+   * (nothing faulted in yet).
+   */
   #startProcess(): void {
+    const pool = this.#opts.hugetlbPages ?? 4;
+    if (pool > 0) set_nr_hugepages(this.k, pool);
     this.#run({ op: "proc-new" });
     this.#run({ op: "mmap", p: 0, pages: 64 });
   }
@@ -458,6 +525,33 @@ export class World {
         });
         return "munmap";
       }
+      case "fork":
+        return this.#fork(op);
+      case "madvise":
+        return this.#madvise(op);
+      case "mprotect": {
+        const pr = pick(this.#procs, op.p);
+        const vma = pr === undefined ? undefined : pick(pr.vmas, op.vma);
+        if (pr === undefined || vma === undefined) return "skipped";
+        const prot = PROT_READ | (op.write ? PROT_WRITE : 0);
+        // a range of the mapping (whole 2 MiB units of a hugetlb one): VMA and huge pmd splits
+        const unit = vma.kind === "hugetlb" ? HUGE_SIZE / PAGE : 1;
+        const units = vma.pages / unit;
+        const first = unit === 1 ? pageIndex(vma, op.page) : op.page % units;
+        const n = Math.max(1, Math.min(op.n * (unit === 1 ? stride(vma) : 1), units - first));
+        const addr = vma.addr + first * unit * PAGE;
+        this.#spawn("mprotect", () => {
+          if (!pr.p.exited) pr.p.mprotect(addr, n * unit * PAGE, prot);
+        });
+        return `mprotect ${op.write ? "rw" : "r"} ${n * unit} page(s) at 0x${addr.toString(16)}`;
+      }
+      case "hugetlb-pool":
+        // a sysctl write (vm.nr_hugepages), from outside the machine like ndctl's
+        return `nr_hugepages ${op.n}: ${set_nr_hugepages(this.k, op.n)}`;
+      case "mmap-huge":
+        return this.#mmapHuge(op);
+      case "munmap-part":
+        return this.#munmapPart(op);
       case "touch":
         return this.#touch(op);
       case "migrate":
@@ -573,11 +667,13 @@ export class World {
     const pr = pick(this.#procs, op.p);
     const vma = pr === undefined ? undefined : pick(pr.vmas, op.vma);
     if (pr === undefined || vma === undefined || this.#mapsDyingDeviceMemory(pr)) return "skipped";
-    const addr = vma.addr + (op.page % vma.pages) * PAGE;
+    const addr = vma.addr + pageIndex(vma, op.page) * PAGE;
+    if (this.#faultsUnsharedHugetlb(pr, vma, addr)) return "skipped";
     const value = op.write ? this.#nextValue++ : 0;
     const checker = this.checker;
     this.#spawn("cpu", (k) => {
       if (pr.p.exited || this.#mapsDyingDeviceMemory(pr)) return; // see touchDyingDeviceMemory
+      if (this.#faultsUnsharedHugetlb(pr, vma, addr)) return; // see sharedHugetlbFault
       try {
         if (vma.kind === "dax") {
           if (!op.write) return;
@@ -589,6 +685,7 @@ export class World {
         if (op.write) {
           pr.p.store32(addr, value);
           checker.recordWord(pr.p.mm, addr, value);
+          this.#sharedStore(pr, vma, addr, value);
         } else pr.p.load32(addr);
       } catch (e) {
         if (!(e instanceof SignalDelivered)) throw e;
@@ -596,6 +693,149 @@ export class World {
       }
     });
     return `${op.write ? "store" : "load"} 0x${addr.toString(16)}`;
+  }
+
+  /**
+   * A store through a shared hugetlb mapping shows in every copy fork made
+   * of it that maps the same page (the model has no hugetlbfs page cache:
+   * a page one side faulted after the fork is that side's own).
+   */
+  #sharedStore(pr: Proc, vma: Vma, addr: number, value: number): void {
+    if (vma.group === undefined) return;
+    const pfn = pr.p.pfnAt(addr);
+    if (pfn < 0) return;
+    for (const q of this.#sharers(pr, vma, addr)) {
+      // the kernel's copies share one page-cache page: with sharedHugetlbFault the shadow
+      // expects that of every copy that maps a page there (the model may have two)
+      const qpfn = q.p.pfnAt(addr);
+      if (qpfn === pfn || (this.#opts.sharedHugetlbFault && qpfn >= 0)) {
+        this.checker.recordWord(q.p.mm, addr, value);
+      }
+    }
+  }
+
+  /** The other live processes whose copy of `vma`'s shared hugetlb mapping covers `addr`. */
+  #sharers(pr: Proc, vma: Vma, addr: number): Proc[] {
+    return this.#procs.filter((q) =>
+      q !== pr && !q.p.exited && q.vmas.some((w) => w.group === vma.group && covers(w, addr))
+    );
+  }
+
+  /**
+   * Whether an access at `addr` would fault a page of a shared hugetlb
+   * mapping another fork copy also maps (see sharedHugetlbFault): the
+   * model's fault allocates a page of this process's own there.
+   */
+  #faultsUnsharedHugetlb(pr: Proc, vma: Vma, addr: number): boolean {
+    if (this.#opts.sharedHugetlbFault || vma.group === undefined) return false;
+    return pr.p.pfnAt(addr) < 0 && this.#sharers(pr, vma, addr).length > 0;
+  }
+
+  /** fork of a process: the child joins the world with copies of its parent's mappings. */
+  #fork(op: Extract<Op, { op: "fork" }>): string {
+    const pr = pick(this.#procs, op.p);
+    if (pr === undefined || this.#procs.length >= 4) return "skipped";
+    if (this.#mapsDyingDeviceMemory(pr)) return "skipped";
+    const procs = this.#procs;
+    const checker = this.checker;
+    this.#spawn("fork", () => {
+      if (pr.p.exited || procs.length >= 4 || this.#mapsDyingDeviceMemory(pr)) return;
+      const child = pr.p.fork(`${pr.p.comm}c`);
+      procs.push({
+        p: child,
+        vmas: pr.vmas.map((v) => ({ ...v })),
+        mirrors: new Map(),
+        svmms: new Map(),
+      });
+      checker.processes.add(child.mm);
+      // the child's memory is the parent's at the fork
+      const words = checker.contents.get(pr.p.mm);
+      if (words !== undefined) checker.contents.set(child.mm, new Map(words));
+    });
+    return `fork ${pr.p.pid}`;
+  }
+
+  #madvise(op: Extract<Op, { op: "madvise" }>): string {
+    const pr = pick(this.#procs, op.p);
+    const vma = pr === undefined ? undefined : pick(pr.vmas, op.vma);
+    if (pr === undefined || vma === undefined) return "skipped";
+    const checker = this.checker;
+    if (op.advice === "hugepage" || op.advice === "nohugepage") {
+      const advice = op.advice === "hugepage" ? MADV_HUGEPAGE : MADV_NOHUGEPAGE;
+      this.#spawn("madvise", () => {
+        if (!pr.p.exited) pr.p.madvise(vma.addr, vma.pages * PAGE, advice);
+      });
+      return `${advice === MADV_HUGEPAGE ? "MADV_HUGEPAGE" : "MADV_NOHUGEPAGE"} 0x${
+        vma.addr.toString(16)
+      }`;
+    }
+    const first = pageIndex(vma, op.page);
+    const n = Math.max(1, Math.min(op.n * stride(vma), vma.pages - first));
+    const addr = vma.addr + first * PAGE;
+    const advice = op.advice === "free" ? MADV_FREE : MADV_DONTNEED;
+    this.#spawn("madvise", () => {
+      if (pr.p.exited) return;
+      const ret = pr.p.madvise(addr, n * PAGE, advice);
+      // DONTNEED: private anonymous memory reads as zeroes again (the shadow keeps no zeroes);
+      // FREE: the kernel may discard the pages until they are written again. -ENOMEM (a hole
+      // in the range, say a munmap that ran first) still applied the advice to the mapped parts
+      if ((ret === 0 || ret === -ENOMEM) && vma.kind !== "dax") {
+        checker.forgetRange(pr.p.mm, addr, addr + n * PAGE);
+      }
+    });
+    return `${advice === MADV_FREE ? "MADV_FREE" : "MADV_DONTNEED"} ${n} page(s) at 0x${
+      addr.toString(16)
+    }`;
+  }
+
+  #mmapHuge(op: Extract<Op, { op: "mmap-huge" }>): string {
+    const pr = pick(this.#procs, op.p);
+    if (pr === undefined || pr.vmas.length >= 4) return "skipped";
+    if (op.kind === "thp") {
+      // one 2 MiB more than asked: an aligned 2 MiB always fits
+      const len = (op.huge + 1) * HUGE_SIZE;
+      const addr = pr.p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+      if (addr < 0) return `mmap ${addr}`;
+      // what a THP user does next (the model's THP mode is "madvise")
+      const r = pr.p.madvise(addr, len, MADV_HUGEPAGE);
+      pr.vmas.push({ addr, pages: len / PAGE, kind: "thp" });
+      return `mmap 0x${addr.toString(16)} (${len / HUGE_SIZE} x 2 MiB), MADV_HUGEPAGE ${r}`;
+    }
+    const len = op.huge * HUGE_SIZE;
+    const type = op.kind === "shared" ? MAP_SHARED : MAP_PRIVATE;
+    const addr = pr.p.mmap(0, len, PROT_READ | PROT_WRITE, type | MAP_ANONYMOUS | MAP_HUGETLB);
+    if (addr < 0) return `mmap hugetlb ${addr}`;
+    pr.vmas.push({
+      addr,
+      pages: len / PAGE,
+      kind: "hugetlb",
+      ...(op.kind === "shared" ? { group: {} } : {}),
+    });
+    return `mmap hugetlb ${op.kind} 0x${addr.toString(16)} (${op.huge} x 2 MiB)`;
+  }
+
+  /** munmap of part of a mapping (whole 2 MiB units of a hugetlb one): what is left stays mapped. */
+  #munmapPart(op: Extract<Op, { op: "munmap-part" }>): string {
+    const pr = pick(this.#procs, op.p);
+    const vma = pr === undefined ? undefined : pick(pr.vmas, op.vma);
+    if (pr === undefined || vma === undefined) return "skipped";
+    const unit = vma.kind === "hugetlb" ? HUGE_SIZE / PAGE : 1;
+    const units = vma.pages / unit;
+    const first = vma.kind === "hugetlb" ? op.first % units : pageIndex(vma, op.first);
+    const n = Math.max(1, Math.min(op.n * (unit === 1 ? stride(vma) : 1), units - first));
+    const start = vma.addr + first * unit * PAGE;
+    const end = start + n * unit * PAGE;
+    const vend = vma.addr + vma.pages * PAGE;
+    const rest: Vma[] = [];
+    if (start > vma.addr) rest.push({ ...vma, pages: (start - vma.addr) / PAGE });
+    if (end < vend) rest.push({ ...vma, addr: end, pages: (vend - end) / PAGE });
+    pr.vmas.splice(pr.vmas.indexOf(vma), 1, ...rest);
+    const checker = this.checker;
+    this.#spawn("munmap", () => {
+      if (pr.p.exited) return;
+      if (pr.p.munmap(start, end - start) === 0) checker.forgetRange(pr.p.mm, start, end);
+    });
+    return `munmap [0x${start.toString(16)}, 0x${end.toString(16)})`;
   }
 
   /** Whether the process maps device-private pages of a dmirror device whose unbind has started. */
@@ -643,7 +883,7 @@ export class World {
     const pr = pick(this.#procs, op.p);
     const vma = pr === undefined
       ? undefined
-      : pick(pr.vmas.filter((x) => x.kind === "anon"), op.vma);
+      : pick(pr.vmas.filter((x) => x.kind === "anon" || x.kind === "thp"), op.vma);
     const devs: Array<DmirrorDevice | NouveauDrm> = [
       ...this.#boundMirrors(),
       ...this.#gpus().filter((d) => d.dmem !== null),
@@ -655,7 +895,7 @@ export class World {
     if (this.#mapsDyingDeviceMemory(pr)) return "skipped";
     const d = this.#mirror(pr, md);
     if (d === null) return "open failed";
-    const first = op.page % vma.pages;
+    const first = pageIndex(vma, op.page);
     const n = Math.max(1, Math.min(op.n, vma.pages - first));
     const addr = vma.addr + first * PAGE;
     const checker = this.checker;
@@ -704,7 +944,7 @@ export class World {
       pr.p.open(`/dev/dri/card0`, (kk) => nouveau_svmm_fini(kk, r));
     }
     const sv = svmm;
-    const first = op.page % vma.pages;
+    const first = pageIndex(vma, op.page);
     const n = Math.max(1, Math.min(op.n, vma.pages - first));
     const addr = vma.addr + first * PAGE;
     const live = () => !pr.p.exited && drm.pdev.driver !== null && drm.pdev.releasing === null;
@@ -738,12 +978,14 @@ export class World {
     const vma = pr === undefined ? undefined : pick(pr.vmas, op.vma);
     if (pr === undefined || vma === undefined || this.#pins.length >= 8) return "skipped";
     if (this.#mapsDyingDeviceMemory(pr)) return "skipped";
-    const addr = vma.addr + (op.page % vma.pages) * PAGE;
+    const addr = vma.addr + pageIndex(vma, op.page) * PAGE;
+    if (this.#faultsUnsharedHugetlb(pr, vma, addr)) return "skipped";
     const pins = this.#pins;
     const checker = this.checker;
     const dax = vma.kind === "dax";
     this.#spawn("gup", (k) => {
       if (pr.p.exited || this.#mapsDyingDeviceMemory(pr)) return;
+      if (this.#faultsUnsharedHugetlb(pr, vma, addr)) return;
       const pages: number[] = [];
       const n = dax
         ? get_user_pages(k, pr.p.mm, addr, 1, FOLL_WRITE, pages)
@@ -842,6 +1084,21 @@ export class World {
  */
 function alive(md: DmirrorDevice): boolean {
   return md.dev.driver !== null && md.dev.releasing === null;
+}
+
+/** The page stride of a large mapping's page indices (64 of them spread over it); 1 for the others. */
+function stride(vma: Vma): number {
+  return vma.kind === "thp" || vma.kind === "hugetlb" ? Math.max(1, Math.floor(vma.pages / 64)) : 1;
+}
+
+/** The page index `i` names in `vma`. */
+function pageIndex(vma: Vma, i: number): number {
+  return (i * stride(vma)) % vma.pages;
+}
+
+/** Whether `vma` covers `addr`. */
+function covers(vma: Vma, addr: number): boolean {
+  return addr >= vma.addr && addr < vma.addr + vma.pages * PAGE;
 }
 
 /** The element `i` names (modulo the length), or undefined for an empty list. */

@@ -4,11 +4,13 @@
  * exists for the HMM refusals — but right in what it does: a pool of 2 MiB
  * pages, reservations at mmap owned by the mapping VMA and given back at its
  * close, the fault (hugetlb_no_page), fork's copy (copy_hugetlb_page_range)
- * and COW (hugetlb_cow, unmap_ref_private), and the unmap). Not modelled for
- * hugetlb: a hugetlbfs page cache (a shared mapping's pages are shared only
- * through the entries fork copies), surplus pages (nr_overcommit_hugepages
- * is 0), subpools, mm->hugetlb_usage, migration and hwpoison entries,
- * shared page tables.
+ * and COW (hugetlb_cow, unmap_ref_private), the unmap, and the pool's
+ * resizing (set_max_huge_pages: a shrink below the pages in use leaves them
+ * surplus, given to the buddy when freed). Not modelled for hugetlb: a
+ * hugetlbfs page cache (a shared mapping's pages are shared only through
+ * the entries fork copies), overcommitted surplus pages
+ * (nr_overcommit_hugepages is 0), subpools, mm->hugetlb_usage, migration
+ * and hwpoison entries, shared page tables.
  *
  * Where 4.20 splits:
  * - a write to the huge zero page allocates a THP; if that fails the pmd is
@@ -108,6 +110,7 @@ import {
 import {
   alloc_page,
   alloc_pages,
+  freeRamPage,
   get_huge_zero_page,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
@@ -139,8 +142,14 @@ export class HugeState {
   useZeroPage = true;
   /** Free hugetlb pages (head pfns). */
   hugetlbFree: Page[] = [];
-  /** Pages in the hugetlb pool (nr_hugepages). */
+  /** Pages in the hugetlb pool, surplus included (h->nr_huge_pages). */
   nrHugepages = 0;
+  /**
+   * Surplus pages (h->surplus_huge_pages): only a shrink below the pages in
+   * use makes them here (nr_overcommit_hugepages is 0); a surplus page goes
+   * to the buddy allocator when freed.
+   */
+  surplusHugepages = 0;
   /** Reserved but not yet faulted hugetlb pages. */
   resvHugepages = 0;
   /** hugetlb_no_page's pr_warn_ratelimited state (begin of the interval, lines printed in it). */
@@ -179,7 +188,15 @@ export const HUGE: SubsystemKey<HugeState> = {
     const st = new HugeState(k);
     // free_huge_page: a hugetlb page whose count reaches zero goes back to the pool, still a
     // hugetlb page (HUGETLB_PAGE_DTOR stays until set_nr_hugepages gives it back to the buddy)
+    // — unless the pool has surplus pages: then it goes to the buddy (update_and_free_page)
     k.state(HUB).ram.hugetlbFree = (page: Page) => {
+      if (st.surplusHugepages > 0) {
+        st.surplusHugepages--;
+        st.nrHugepages--;
+        setPageFlag2(k, page, PG_HUGETLB, false);
+        freeRamPage(k, page);
+        return true;
+      }
       st.hugetlbFree.push(page);
       return true;
     };
@@ -556,12 +573,18 @@ export function change_huge_pmd(
 // ---- hugetlb (mm/hugetlb.c) ----
 
 /**
- * Sets vm.nr_hugepages: grows (from System RAM) or shrinks (free pages
- * only) the pool of 2 MiB hugetlb pages. Returns the new pool size.
+ * set_max_huge_pages (mm/hugetlb.c) of a write to vm.nr_hugepages: grows
+ * the pool of 2 MiB hugetlb pages — surplus pages become persistent first,
+ * then new pages come from System RAM — or shrinks it: free pages not
+ * held for reservations go back to the buddy, then pages in use become
+ * surplus (they go to the buddy when freed). Returns the persistent pool
+ * size (nr_hugepages minus surplus): `n` unless RAM ran out.
  */
 export function set_nr_hugepages(k: Kernel, n: number): number {
   const st = k.state(HUGE);
-  while (st.nrHugepages < n) {
+  const persistent = () => st.nrHugepages - st.surplusHugepages;
+  while (st.surplusHugepages > 0 && n > persistent()) st.surplusHugepages--; // adjust_pool_surplus
+  while (persistent() < n) {
     const p = alloc_pages(k, 0, HPAGE_PMD_ORDER);
     if (p === null) break;
     // the pool owns the page with a count of 0 (free_huge_page)
@@ -571,15 +594,30 @@ export function set_nr_hugepages(k: Kernel, n: number): number {
     st.hugetlbFree.push(p);
     st.nrHugepages++;
   }
-  while (st.nrHugepages > n && st.hugetlbFree.length > st.resvHugepages) {
-    const p = st.hugetlbFree.pop()!;
-    const s = sectionOf(k.state(HUB).mm, p)!;
-    s.setRef(p & 32767, 1);
-    setPageFlag2(k, p, PG_HUGETLB, false);
-    put_page(k, p);
-    st.nrHugepages--;
-  }
-  return st.nrHugepages;
+  // keep the pages in use and enough free ones for the reservations
+  const min = Math.max(n, st.resvHugepages + st.nrHugepages - st.hugetlbFree.length);
+  while (min < persistent() && free_pool_huge_page(k, false));
+  // the rest becomes surplus (adjust_pool_surplus), independent of nr_overcommit_hugepages
+  while (n < persistent() && st.surplusHugepages < st.nrHugepages) st.surplusHugepages++;
+  return persistent();
+}
+
+/**
+ * free_pool_huge_page(h, nodes, acct_surplus) (mm/hugetlb.c): gives a free
+ * pool page back to the buddy allocator (update_and_free_page), one surplus
+ * page fewer with `acct_surplus`. False when no page is free.
+ */
+function free_pool_huge_page(k: Kernel, acct_surplus: boolean): boolean {
+  const st = k.state(HUGE);
+  const p = st.hugetlbFree.pop();
+  if (p === undefined) return false;
+  if (acct_surplus) st.surplusHugepages--;
+  const s = sectionOf(k.state(HUB).mm, p)!;
+  s.setRef(p & 32767, 1);
+  setPageFlag2(k, p, PG_HUGETLB, false);
+  st.nrHugepages--;
+  put_page(k, p);
+  return true;
 }
 
 /** hugetlb_reserve_pages for `n` huge pages: 0, or -ENOMEM if the pool cannot back them. */
@@ -592,8 +630,9 @@ export function hugetlb_reserve_pages(k: Kernel, n: number): number {
 
 /**
  * hugetlb_acct_memory(h, -n) of hugetlb_vm_op_close / hugetlb_unreserve_pages:
- * gives back `n` reservations. More than are outstanding is a model bug
- * (the kernel's resv_huge_pages would wrap).
+ * gives back `n` reservations (return_unused_surplus_pages: as many free
+ * pages as the pool has surplus go back to the buddy with them). More than
+ * are outstanding is a model bug (the kernel's resv_huge_pages would wrap).
  */
 export function hugetlb_unreserve_pages(k: Kernel, n: number): void {
   const st = k.state(HUGE);
@@ -601,6 +640,11 @@ export function hugetlb_unreserve_pages(k: Kernel, n: number): void {
     k.BUG(
       `mm/hugetlb.c:hugetlb_acct_memory (giving back ${n} reservations, ${st.resvHugepages} held)`,
     );
+  }
+  for (let nr = Math.min(n, st.surplusHugepages); nr > 0; nr--) {
+    st.resvHugepages--;
+    n--;
+    if (!free_pool_huge_page(k, true)) break;
   }
   st.resvHugepages -= n;
 }

@@ -291,3 +291,56 @@ Deno.test("hugetlb: 'killed due to inadequate hugepage pool' is ratelimited (10 
   assertEquals(c.touch(a, false), SIGBUS);
   assertEquals(lines(), 11);
 });
+
+Deno.test("hugetlb pool: shrinking below the pages in use makes them surplus — the count reads the new size, and they go back to the buddy when freed", () => {
+  // set_max_huge_pages: free pages not held for reservations go first, then pages in use
+  // become surplus (persistent_huge_pages = nr - surplus = the count asked for), and
+  // free_huge_page gives a surplus page to the buddy allocator instead of the pool
+  const { k, p } = proc();
+  const before = ramStats(k).allocated;
+  assertEquals(set_nr_hugepages(k, 3), 3);
+  const a = hugePrivate(p, 1);
+  p.store32(a, 1); // in use
+  const b = hugePrivate(p, 1); // reserved, not faulted
+  assertEquals(set_nr_hugepages(k, 0), 0, "the persistent pool is 0");
+  const st = k.state(HUGE);
+  // one page in use, one held free for b's reservation; the third went to the buddy
+  assertEquals([st.nrHugepages, st.hugetlbFree.length, st.resvHugepages], [2, 1, 1]);
+  p.store32(b, 2); // the reservation still backs the fault
+  p.munmap(a, TWOMEG);
+  p.munmap(b, TWOMEG);
+  assertEquals([st.nrHugepages, st.hugetlbFree.length, st.resvHugepages], [0, 0, 0]);
+  assertEquals(ramStats(k).allocated, before, "both surplus pages went back to the buddy");
+  // growing takes pages out of surplus state before allocating new ones
+  const q = proc().k;
+  assertEquals(set_nr_hugepages(q, 1), 1);
+  const pq = new Process(q, "q");
+  const c = hugePrivate(pq, 1);
+  pq.store32(c, 1);
+  assertEquals(set_nr_hugepages(q, 0), 0);
+  const used = ramStats(q).allocated;
+  assertEquals(set_nr_hugepages(q, 1), 1, "the surplus page is persistent again");
+  assertEquals(ramStats(q).allocated, used, "no new page allocated");
+  pq.exit();
+  assertEquals([q.state(HUGE).nrHugepages, q.state(HUGE).hugetlbFree.length], [1, 1]);
+});
+
+Deno.test("hugetlb pool: a reservation given back while the pool has surplus gives its free page to the buddy (return_unused_surplus_pages)", () => {
+  const { k, p } = proc();
+  const before = ramStats(k).allocated;
+  assertEquals(set_nr_hugepages(k, 2), 2);
+  const a = p.mmap(0, TWOMEG, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB);
+  assert(a > 0);
+  // the reserved page is kept, as surplus
+  assertEquals(set_nr_hugepages(k, 0), 0);
+  const st = k.state(HUGE);
+  assertEquals([st.nrHugepages, st.surplusHugepages, st.resvHugepages], [1, 1, 1]);
+  p.munmap(a, TWOMEG); // the file's last VMA: its unused reservation goes, and the page with it
+  assertEquals([st.nrHugepages, st.surplusHugepages, st.resvHugepages, st.hugetlbFree.length], [
+    0,
+    0,
+    0,
+    0,
+  ]);
+  assertEquals(ramStats(k).allocated, before);
+});
