@@ -226,3 +226,21 @@ Deno.test("fuzz finds the model's missing hugetlbfs page cache: fork copies of a
     clean.failure === null ? "" : formatFailure(clean.failure, opts),
   );
 });
+
+Deno.test("fuzz finds, at preset v5.0, hmm_devmem_add failing after its exit action: the probe's unwind waits forever; v5.2 does not", () => {
+  // v5.0 (read in linux-5.0.1 mm/hmm.c) hmm_devmem_add: devm_kzalloc(devmem), percpu_ref_init,
+  // devm_add_action_or_reset(hmm_devmem_ref_exit), then devm_request_mem_region. A failure
+  // there returns before devm_memremap_pages could register the kill, so the probe's devres
+  // unwind runs hmm_devmem_ref_exit, which waits for a completion only the release of a
+  // killed ref completes: the failure-without-kill class of kernel-reference §11 S7, in HMM.
+  // v5.2 (50f44ee7248a) has no such action before devm_memremap_pages.
+  const sequence = JSON.parse(
+    '{"scheduleSeed":0,"ops":[{"op":"fail","point":"devm_kmalloc","nth":2,"step":{"op":"hmm-add","sections":1}}]}',
+  );
+  const r = replaySequence(sequence, { series: "v5.0" });
+  assertEquals(r.violations.map((v) => v.invariant), ["no-hang"]);
+  const hang = r.violations[0]!.message;
+  assertMatch(hang, /blocked in wait_for_completion ← waitDevmem ← hmm_devmem_ref_exit ← /);
+  assertStringIncludes(hang, "never killed");
+  assertEquals(replaySequence(sequence, { series: "v5.2" }).violations, []);
+});
