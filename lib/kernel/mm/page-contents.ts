@@ -379,11 +379,17 @@ export function clear_highpage(k: Kernel, page: Page): void {
  */
 export function clear_highpage_reset(k: Kernel, page: Page): void {
   const rec = pageExt(k, page, 0).rec;
-  if (rec === null) return;
-  const o = (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE;
+  if (rec !== null) clearRecordAt(k, rec, (page & (PAGES_PER_SECTION - 1)) * EXT_STRIDE);
+}
+
+/**
+ * @internal clear_highpage_reset on a record already in hand (`rec` at
+ * offset `o`): drops the chunk reference, then zeroes the record's
+ * EXT_STRIDE (8) slots without a call to fill.
+ */
+export function clearRecordAt(k: Kernel, rec: Int32Array, o: number): void {
   const id = rec[o + EXT_CHUNK]!;
   if (id !== 0) k.state(HUB).cs.put(id);
-  // the record's EXT_STRIDE (8) slots, without a call to fill
   rec[o] = 0;
   rec[o + 1] = 0;
   rec[o + 2] = 0;

@@ -29,14 +29,13 @@ import { PG_reserved, REF_SPILL, withRef, wordRef, wordZone } from "./page-flags
 import {
   clear_compound_page,
   compound_order,
-  EXT_CHUNK,
   EXT_FLAGS,
   EXT_STRIDE,
   pageFlags2,
   pageIdx,
   prep_compound_page,
 } from "./page-ext.ts";
-import { clear_highpage_reset } from "./page-contents.ts";
+import { clear_highpage_reset, clearRecordAt } from "./page-contents.ts";
 import type { Page } from "./types.ts";
 import { HUB, type MmHub } from "./hub.ts";
 
@@ -259,30 +258,9 @@ function free_pages_ok(k: Kernel, page: Page, order: number): void {
  * page's record zeroed, a few typed-array writes — then onto the free stack.
  */
 function freeSmallIn(k: Kernel, st: RamAllocState, s: MemSection, i: number, page: Page): void {
-  const e = s.ext;
-  if (e !== null) {
-    const rec = e.rec;
-    if (rec !== null) {
-      const o = i * EXT_STRIDE;
-      const id = rec[o + EXT_CHUNK]!;
-      if (id !== 0) k.state(HUB).cs.put(id);
-      rec[o] = 0;
-      rec[o + 1] = 0;
-      rec[o + 2] = 0;
-      rec[o + 3] = 0;
-      rec[o + 4] = 0;
-      rec[o + 5] = 0;
-      rec[o + 6] = 0;
-      rec[o + 7] = 0;
-    }
-  }
-  // pushFree, inline
-  if (st.nfree === st.free.length) {
-    const f = new Int32Array(st.free.length * 2);
-    f.set(st.free);
-    st.free = f;
-  }
-  st.free[st.nfree++] = page;
+  const rec = s.ext?.rec ?? null;
+  if (rec !== null) clearRecordAt(k, rec, i * EXT_STRIDE);
+  pushFree(st, page);
   st.allocated--;
 }
 
