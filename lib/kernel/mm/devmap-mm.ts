@@ -37,14 +37,16 @@ import { handle_mm_fault, zap_page_range_single } from "./memory.ts";
 import {
   type AddressSpace,
   FAULT_FLAG_WRITE,
-  linear_page_index,
   maybe_mkwrite,
   type MmStruct,
+  newVmFault,
   S_ISCHR,
   VM_FAULT_FALLBACK,
   VM_FAULT_NOPAGE,
   VM_FAULT_SIGBUS,
+  VM_MIXEDMAP,
   VM_NOHUGEPAGE,
+  VM_PFNMAP,
   VM_SHARED,
   VM_WRITE,
   type VmAreaStruct,
@@ -300,7 +302,7 @@ export function vmf_insert_pfn_pmd(
   write: boolean,
 ): number {
   k.BUG_ON(
-    !pfn_t_devmap(pfn) && (vma.vm_flags & (0x400 | 0x10000000)) === 0,
+    !pfn_t_devmap(pfn) && (vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) === 0,
     "mm/huge_memory.c:vmf_insert_pfn_pmd",
   );
   if (addr < vma.vm_start || addr >= vma.vm_end) return VM_FAULT_SIGBUS;
@@ -317,7 +319,7 @@ export function vmf_insert_pfn_pud(
   write: boolean,
 ): number {
   k.BUG_ON(
-    !pfn_t_devmap(pfn) && (vma.vm_flags & (0x400 | 0x10000000)) === 0,
+    !pfn_t_devmap(pfn) && (vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) === 0,
     "mm/huge_memory.c:vmf_insert_pfn_pud",
   );
   if (addr < vma.vm_start || addr >= vma.vm_end) return VM_FAULT_SIGBUS;
@@ -370,15 +372,7 @@ export function handle_mm_fault_devmap(
   }
   const addr = address - (address & 4095); // not `%`: a float modulo is a libc call
   const dirty = (flags & FAULT_FLAG_WRITE) !== 0;
-  const vmf: VmFault = {
-    vma,
-    address: addr,
-    flags,
-    pgoff: linear_page_index(vma, addr),
-    orig_pte: 0,
-    page: -1,
-    cow_page: -1,
-  };
+  const vmf = newVmFault(vma, addr, flags);
   const pudIdx = Math.floor(addr / PUD_SIZE);
   const pud = t.puds.get(pudIdx) ?? 0;
   if (pud === 0) {

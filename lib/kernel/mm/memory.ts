@@ -47,11 +47,11 @@ import {
   anon_vma_prepare,
   FAULT_FLAG_WRITE,
   is_cow_mapping,
-  linear_page_index,
   maybe_mkwrite,
   MM_ANONPAGES,
   MM_SWAPENTS,
   type MmStruct,
+  newVmFault,
   VM_FAULT_DONE_COW,
   VM_FAULT_ERROR,
   VM_FAULT_FALLBACK,
@@ -866,15 +866,7 @@ export function anonWriteFaultFused(
  * page-aligned `address` (PGFAULT already counted).
  */
 function __handle_mm_fault(k: Kernel, vma: VmAreaStruct, addr: number, flags: number): number {
-  const vmf: VmFault = {
-    vma,
-    address: addr,
-    flags,
-    pgoff: linear_page_index(vma, addr),
-    orig_pte: 0,
-    page: -1,
-    cow_page: -1,
-  };
+  const vmf = newVmFault(vma, addr, flags);
   if ((vma.vm_flags & VM_HUGETLB) !== 0) return hugetlb_fault(k, vma, addr, flags);
   const t = vma.vm_mm.pgd.lookup(addr);
   if (t === undefined && transparent_hugepage_enabled(k, vma)) {

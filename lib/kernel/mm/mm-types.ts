@@ -285,6 +285,23 @@ export interface VmFault {
   cow_page: number;
 }
 
+/**
+ * The struct vm_fault that __handle_mm_fault (and the devmap walk) fills in
+ * for a page-aligned `address`: pgoff from linear_page_index, no pte, page or
+ * COW page yet.
+ */
+export function newVmFault(vma: VmAreaStruct, address: number, flags: number): VmFault {
+  return {
+    vma,
+    address,
+    flags,
+    pgoff: linear_page_index(vma, address),
+    orig_pte: 0,
+    page: -1,
+    cow_page: -1,
+  };
+}
+
 /** vm_operations_struct (the callbacks the model uses). */
 export interface VmOps {
   /** Name (for messages): "shmem", "hugetlb", "dmirror", ... */
