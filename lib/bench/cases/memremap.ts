@@ -70,6 +70,19 @@ export interface LookupBenchState {
   hits: number;
 }
 
+/** One iteration of a lookup case: one function for every case object (see {@link getDevPagemapCase}). */
+function lookupRun(s: LookupBenchState): void {
+  const k = s.k, pfns = s.pfns, base = s.cursor;
+  let hits = 0;
+  for (let i = 0; i < LOOKUP_OPS; i++) {
+    const pgmap = get_dev_pagemap(k, pfns[(base + i) & (POOL - 1)]!, null);
+    if (pgmap !== null) hits++;
+    put_dev_pagemap(k, pgmap);
+  }
+  s.cursor = (base + LOOKUP_OPS) & (POOL - 1);
+  s.hits += hits;
+}
+
 /**
  * `get-dev-pagemap-<n>`: n pgmaps of 1..4 sections (seeded), 1,024 lookups +
  * puts per iteration.
@@ -108,17 +121,7 @@ export function getDevPagemapCase(n: 1 | 1000): BenchCase<LookupBenchState> {
         hits: 0,
       };
     },
-    run(s) {
-      const k = s.k, pfns = s.pfns, base = s.cursor;
-      let hits = 0;
-      for (let i = 0; i < LOOKUP_OPS; i++) {
-        const pgmap = get_dev_pagemap(k, pfns[(base + i) & (POOL - 1)]!, null);
-        if (pgmap !== null) hits++;
-        put_dev_pagemap(k, pgmap);
-      }
-      s.cursor = (base + LOOKUP_OPS) & (POOL - 1);
-      s.hits += hits;
-    },
+    run: lookupRun,
     check(s) {
       for (let i = 0; i < s.pgmaps.length; i++) {
         if (s.pgmaps[i]!.ref!.value !== s.counts[i]) {
