@@ -316,10 +316,12 @@ function gpuBatch(): { batch: () => number; undo: () => void; check: () => void 
   const CHUNK_PAGES = 512, chunkPfn = DEV_PFN0, boOffset = 0; // the dmem chunk the batch allocates from
   for (let j = 0; j < CHUNK_PAGES; j++) devRec[0]![j * REC + PRIVATE] = 1; // hmm_data: chunk index + 1
   const bitmap = new Uint32Array(CHUNK_PAGES / 32);
+  const CHUNK_EMPTY = 0, CHUNK_FREE = 1; // which dmem list the chunk is on
   const mappingLive = new Uint8Array(4).fill(1); // mapping objects by id (the process's anon_vma is id 1)
   const ANON = 3; // page->mapping of the process's pages: anon_vma id 1 | PAGE_MAPPING_ANON
   // the RAM allocator's free stack (LIFO), the chunk pool, VRAM's chunk directory
   const free = new Int32Array(4096);
+  const zeroPfn = 4095; // my_zero_pfn (collect tests every pte against it)
   const refcnt = new Int32Array(1024), smallN = new Uint8Array(1024);
   const big: (Int32Array | undefined)[] = new Array(1024).fill(undefined);
   const freeIds = new Int32Array(1024);
@@ -374,7 +376,8 @@ function gpuBatch(): { batch: () => number; undo: () => void; check: () => void 
     BATCHES = 22,
     FAULTS = 23,
     PAGES = 24,
-    ARMED = 25;
+    ARMED = 25,
+    LIST = 26;
   const F = new Float64Array(8);
   const NOW = 0, BUSY = 1, LAST_NS = 2, LAST_DONE = 3, LAST_COPY_DONE = 4;
   const NS1 = 1234, WALK_NS = 180, BATCH_NS = 20000, PER_FAULT_NS = 100; // cost-model stand-ins
@@ -489,6 +492,7 @@ function gpuBatch(): { batch: () => number; undo: () => void; check: () => void 
       secs[I[NPAGES]!] = -1;
       if (pte === 0 || (pte & 0x41) === 0 || (pte & 0x10) !== 0) throw new Error("not a RAM pte");
       const page = (pte - (pte & 255)) / 256;
+      if (page === zeroPfn) throw new Error("the zero page");
       let mpfn = page * 64 + 3; // VALID | MIGRATE
       if ((pte & 2) !== 0) mpfn += 8; // WRITE
       const nr = (page / PPS) | 0;
@@ -564,6 +568,7 @@ function gpuBatch(): { batch: () => number; undo: () => void; check: () => void 
       }
       I[FIRST_FREE] = nb;
       I[LAST_CHUNK] = 0;
+      if (I[LIST] === CHUNK_EMPTY) I[LIST] = CHUNK_FREE; // the model's list move (once a batch)
       const dpage = onePfn[0]!;
       // get_page + lock_page on the device page
       const dn = ((dpage / PPS) | 0) - DEV_NR0;
@@ -737,7 +742,7 @@ function gpuBatch(): { batch: () => number; undo: () => void; check: () => void 
       nw[dx] = (nw[dx]! & ~LOCKED) >>> 0;
       const nword = nw[dx]!;
       const nrc = (nword << 8) >> 8;
-      if (nrc <= 2) throw new Error("the device page would be freed");
+      if (devPgmapType[dn] !== DEVICE_PRIVATE || nrc <= 2) throw new Error("page_free would run");
       nw[dx] = ((nword & ~REF_MASK) | ((nrc - 1) & REF_MASK)) >>> 0;
     }
     // ---- svmFaultRun: every page is now mapped on the GPU for its access (mappedFor)
@@ -766,7 +771,7 @@ function gpuBatch(): { batch: () => number; undo: () => void; check: () => void 
         const b = dpage - chunkPfn;
         bitmap[b >>> 5] = (bitmap[b >>> 5]! & ~(1 << (b & 31))) >>> 0;
         if (b < I[FIRST_FREE]!) I[FIRST_FREE] = b;
-        I[CALLOC]--;
+        if (--I[CALLOC]! === 0) I[LIST] = CHUNK_EMPTY;
         if (gpt[i] !== 0) I[GPT_COUNT]--;
         gpt[i] = 0;
       }
