@@ -1,9 +1,9 @@
 /**
  * Host floors: what this machine's JavaScript costs for the bare data
- * movement of two targeted paths, with none of the model's semantics. They
+ * movement of three targeted paths, with none of the model's semantics. They
  * are lower bounds for the real cases (bench/memremap_bench.ts,
- * bench/fault_bench.ts), not results of the model, and say how much of a
- * missed target is the host's memory system.
+ * bench/fault_bench.ts, bench/gpu_bench.ts), not results of the model, and
+ * say how much of a missed target is the host's memory system.
  *
  * - `floor-lookup-chain-1` / `-1000`: 1,024 lookups + puts the shape of
  *   get_dev_pagemap's slow path over 1 or 1,000 pgmaps of 1..4 sections: a
@@ -29,6 +29,23 @@
  *   dropped. `-serial` makes each fault's first load depend on the previous
  *   fault's last, as it does when a fault runs a microsecond of code between
  *   the two and no out-of-order window spans them.
+ * - `floor-gpu-batch`: every store one `gpu-fault-batch` iteration makes
+ *   (lib/bench/cases/gpu.ts: nouveau_svm_fault → migrate_vma with
+ *   nouveau_dmem_migrate_ops), hand-inlined in one function over typed
+ *   arrays laid out as the model's — per-section memmap words and 32-byte
+ *   page records (section.ts, page-ext.ts) for 2 GiB of RAM and 1 GiB of
+ *   device-private VRAM pages, the RAM free stack (ram-alloc.ts), the chunk
+ *   pool and VRAM's chunk directory (page-contents.ts, chunks.ts), one pte
+ *   page and one GPU page-table block, the fault ring and batch
+ *   (faults.ts). Fetch, de-duplicate and radix-sort 256 faults raised in a
+ *   seeded random order over the 256 pages of one 2 MiB VA block; then, per
+ *   page and stage by stage (collect, prepare, alloc_and_copy, pages,
+ *   finalize_and_map, finalize), each store and read-modify-write the
+ *   model's fast path makes, once: 80 per page, with the loads they need and
+ *   the model's flag tests. No calls, tracing or allocation. Untimed, each
+ *   batch is checked (every page in VRAM, mapped on the GPU, its RAM page
+ *   freed) and undone as the case's prepare does (every page back in RAM,
+ *   the next batch raised), so every iteration migrates RAM pages.
  *
  * `deno bench -A bench/host_floor_bench.ts`
  *
