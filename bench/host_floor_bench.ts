@@ -22,7 +22,7 @@
  * - `floor-devpriv-chain` / `floor-devpriv-chain-serial`: the loads and
  *   stores one 2018 dmirror device-private fault must make, over model-sized
  *   arrays for 2^20 pages in seeded-random order, with no other work:
- *   the pte → the device page's memmap word and 64-byte record → its backing
+ *   the pte → the device page's memmap word and 32-byte record → its backing
  *   page's record (hmm_devmem_page_get_drvdata) → the chunk's reference
  *   count (copy_highpage shares it), then a page from the free stack
  *   becomes the new pte, the backing page is freed and its chunk reference
@@ -213,12 +213,12 @@ function randomLevels(levels: 1 | 2 | 3): () => number {
 
 /** The bare memory traffic of one 2018 dmirror device-private fault, 1,024 per call. */
 function devprivChain(serial: boolean): { faults: () => number; undo: () => void } {
-  const N = 1 << 20, REC = 8; // 8 doubles: a 64-byte page record, as lib/kernel/mm/page-ext.ts
+  const N = 1 << 20, REC = 8; // 8 Int32 slots: a 32-byte page record, as lib/kernel/mm/page-ext.ts (EXT_STRIDE)
   const pte = new Float64Array(N); // virtual page → device page
   const devWord = new Int32Array(N); // device pages' memmap words
-  const devRec = new Float64Array(N * REC); // their records: slot 6 = the backing page
+  const devRec = new Int32Array(N * REC); // their records: slot 6 = the backing page
   const ramWord = new Int32Array(2 * N); // RAM pages' memmap words
-  const ramRec = new Float64Array(2 * N * REC); // their records: slot 3 = the chunk
+  const ramRec = new Int32Array(2 * N * REC); // their records: slot 3 = the chunk
   const chunkRef = new Int32Array(N); // chunk reference counts
   const free = new Int32Array(2 * N); // the RAM free stack
   let top = 0;
