@@ -989,7 +989,7 @@ export class World {
       const pages: number[] = [];
       const n = dax
         ? get_user_pages(k, pr.p.mm, addr, 1, FOLL_WRITE, pages)
-        : get_user_pages_remote(k, pr.p.mm, addr, 1, FOLL_WRITE, pages);
+        : get_user_pages_remote(k, null, pr.p.mm, addr, 1, FOLL_WRITE, pages);
       if (n === 1) {
         pins.push({ pfn: pages[0]! });
         checker.pin(pages[0]!, 1);

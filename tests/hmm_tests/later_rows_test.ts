@@ -132,7 +132,7 @@ Deno.test("hmm.hmm_gup_test: the 2018 part — GUP on a device-private entry mig
   assertEquals(migrate(f, f.fd[0]!, a, 4).cpages, 4);
   for (let i = 0; i < 4; i++) {
     const pages: number[] = [];
-    assertEquals(get_user_pages_remote(f.k, f.p.mm, a + i * 4096, 1, FOLL_WRITE, pages), 1);
+    assertEquals(get_user_pages_remote(f.k, null, f.p.mm, a + i * 4096, 1, FOLL_WRITE, pages), 1);
     put_page(f.k, pages[0]!);
   }
   assertEquals(f.dev[0]!.cpuFaults, 4, "each GUP went through the device's fault handler");

@@ -50,6 +50,7 @@
  * @module
  */
 import type { Kernel } from "../kernel.ts";
+import type { Task } from "../../sim/task.ts";
 import { EEXIST, EFAULT, EHWPOISON, EINVAL, ENOMEM, EOPNOTSUPP } from "../errno.ts";
 import { get_dev_pagemap, put_dev_pagemap } from "../memremap.ts";
 import { page_ref_count } from "./memmap.ts";
@@ -262,10 +263,14 @@ const MAX_RETRIES = 64;
  * (pushed on `pages` when given, each with a reference when FOLL_GET; the
  * VMA of each page handled pushed on `vmas` when given). Returns the number
  * of pages handled, or -errno if none (see the module doc). FOLL_NUMA is
- * added unless FOLL_FORCE.
+ * added unless FOLL_FORCE. `_tsk` is the kernel's `tsk`, the task the
+ * faults are charged to (tsk->maj_flt / min_flt, counters the model does
+ * not keep); `nonblocking` is left out: the model's faults never drop
+ * mmap_sem.
  */
 export function __get_user_pages(
   k: Kernel,
+  _tsk: Task | null,
   mm: MmStruct,
   start: number,
   nr_pages: number,
@@ -334,18 +339,21 @@ export function __get_user_pages(
  * (each with a reference when `pages` is given; put them with put_page),
  * or -EFAULT (no VMA, VM_IO/VM_PFNMAP, missing permission, a fault error) /
  * -ENOMEM / -EHWPOISON if nothing was pinned. A device-private entry is not
- * present: GUP faults it and the driver migrates the page back.
+ * present: GUP faults it and the driver migrates the page back. `tsk` may
+ * be null, as in the kernel; `locked` is left out (see __get_user_pages).
  */
 export function get_user_pages_remote(
   k: Kernel,
+  tsk: Task | null,
   mm: MmStruct,
   start: number,
   nr_pages: number,
   gup_flags: number,
   pages: Page[] | null,
+  vmas: VmAreaStruct[] | null = null,
 ): number {
   const flags = gup_flags | FOLL_TOUCH | FOLL_REMOTE | (pages !== null ? FOLL_GET : 0);
-  return __get_user_pages(k, mm, start, nr_pages, flags, pages);
+  return __get_user_pages(k, tsk, mm, start, nr_pages, flags, pages, vmas);
 }
 
 /**
@@ -364,6 +372,7 @@ export function get_user_pages(
 ): number {
   return __get_user_pages(
     k,
+    k.current, // current, current->mm
     mm,
     start,
     nr_pages,
@@ -524,6 +533,7 @@ export function get_user_pages_fast(
     // get_user_pages_unlocked for the remaining pages
     const r = __get_user_pages(
       k,
+      k.current, // get_user_pages_unlocked: current, current->mm
       mm,
       start + nr * 4096,
       nr_pages - nr,

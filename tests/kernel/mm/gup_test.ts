@@ -1,7 +1,11 @@
 /** get_user_pages_longterm (mm/gup.c, v4.20): pins like get_user_pages, refuses fsdax, allows device-dax. */
 import { assert, assertEquals } from "@std/assert";
 import { devdax, fsdaxFile, mapDax } from "../../drivers/dax/_rig.ts";
-import { FOLL_WRITE, get_user_pages_longterm } from "../../../lib/kernel/mm/gup.ts";
+import {
+  FOLL_WRITE,
+  get_user_pages_longterm,
+  get_user_pages_remote,
+} from "../../../lib/kernel/mm/gup.ts";
 import { vma_is_dax, vma_is_fsdax } from "../../../lib/kernel/mm/devmap-mm.ts";
 import { userTouch } from "../../../lib/drivers/dax/uaccess.ts";
 import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";
@@ -21,6 +25,18 @@ import { EINVAL, EOPNOTSUPP } from "../../../lib/kernel/errno.ts";
 import { Kernel } from "../../../lib/kernel/kernel.ts";
 import { export_kernel_symbols, exportKind } from "../../../lib/kernel/exports.ts";
 import { load_module } from "../../../lib/kernel/module.ts";
+
+Deno.test("get_user_pages_remote(tsk, mm, start, nr_pages, gup_flags, pages, vmas): the kernel's argument order, a NULL tsk allowed, a VMA per page", () => {
+  const t = fsdaxFile("v4.20");
+  const addr = t.p.mmap(0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const pages: number[] = [];
+  const vmas: VmAreaStruct[] = [];
+  assertEquals(get_user_pages_remote(t.k, null, t.p.mm, addr, 4, FOLL_WRITE, pages, vmas), 4);
+  assertEquals([pages.length, vmas.length], [4, 4]);
+  for (const v of vmas) assert(v === find_vma(t.p.mm, addr));
+  for (const p of pages) assertEquals(page_ref_count(t.k, p), 2); // faulted in, then pinned
+  for (const p of pages) put_page(t.k, p);
+});
 
 Deno.test("get_user_pages_longterm: anonymous memory is pinned as get_user_pages pins it — a reference and a VMA per page", () => {
   const t = fsdaxFile("v4.20");

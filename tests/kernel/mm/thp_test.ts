@@ -85,7 +85,7 @@ Deno.test("THP: split_huge_page fails with -EBUSY while a GUP pin holds the THP"
   const map = thpRegion(p);
   p.writeWords(map, words(512 * 1024));
   const pages: number[] = [];
-  assertEquals(get_user_pages_remote(k, p.mm, map, 1, FOLL_WRITE, pages), 1);
+  assertEquals(get_user_pages_remote(k, null, p.mm, map, 1, FOLL_WRITE, pages), 1);
   const head = pte_pfn(p.mm.pgd.lookup(map)!.huge);
   get_page(k, head);
   trylock_page(k, head);
