@@ -130,16 +130,16 @@ export function mmu_notifier_release(k: Kernel, mm: MmStruct): void {
 }
 
 /**
- * mmu_notifier_invalidate_range_start(mm, start, end): every notifier's
- * ->invalidate_range_start, blockable. Returns 0 (a non-blockable caller
- * would see -EAGAIN).
+ * __mmu_notifier_invalidate_range_start(mm, start, end, blockable)
+ * (mm/mmu_notifier.c): every notifier's ->invalidate_range_start. Returns 0,
+ * or -EAGAIN when not `blockable` and a notifier could not proceed.
  */
-export function mmu_notifier_invalidate_range_start(
+export function __mmu_notifier_invalidate_range_start(
   k: Kernel,
   mm: MmStruct,
   start: number,
   end: number,
-  blockable = true,
+  blockable: boolean,
 ): number {
   const mnm = mm.mmu_notifier_mm;
   if (mnm === null || mnm.list.length === 0) return 0;
@@ -158,15 +158,44 @@ export function mmu_notifier_invalidate_range_start(
 }
 
 /**
- * mmu_notifier_invalidate_range_end(mm, start, end): ->invalidate_range
- * then ->invalidate_range_end of every notifier.
+ * mmu_notifier_invalidate_range_start(mm, start, end)
+ * (include/linux/mmu_notifier.h, v4.20): every notifier's
+ * ->invalidate_range_start, blockable. Returns nothing, as in the kernel.
  */
-export function mmu_notifier_invalidate_range_end(
+export function mmu_notifier_invalidate_range_start(
   k: Kernel,
   mm: MmStruct,
   start: number,
   end: number,
-  onlyEnd = false,
+): void {
+  __mmu_notifier_invalidate_range_start(k, mm, start, end, true);
+}
+
+/**
+ * mmu_notifier_invalidate_range_start_nonblock(mm, start, end)
+ * (include/linux/mmu_notifier.h, v4.20; the OOM reaper's): as
+ * mmu_notifier_invalidate_range_start, not blockable. Returns 0 or -EAGAIN.
+ */
+export function mmu_notifier_invalidate_range_start_nonblock(
+  k: Kernel,
+  mm: MmStruct,
+  start: number,
+  end: number,
+): number {
+  return __mmu_notifier_invalidate_range_start(k, mm, start, end, false);
+}
+
+/**
+ * __mmu_notifier_invalidate_range_end(mm, start, end, only_end)
+ * (mm/mmu_notifier.c): ->invalidate_range (unless `only_end`) then
+ * ->invalidate_range_end of every notifier.
+ */
+export function __mmu_notifier_invalidate_range_end(
+  k: Kernel,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  only_end: boolean,
 ): void {
   const mnm = mm.mmu_notifier_mm;
   if (mnm === null || mnm.list.length === 0) return;
@@ -174,19 +203,37 @@ export function mmu_notifier_invalidate_range_end(
   const l = mnm.list;
   for (let i = 0; i < l.length; i++) {
     const mn = l[i]!;
-    if (!onlyEnd) mn.ops?.invalidate_range?.(k, mn, mm, start, end);
+    if (!only_end) mn.ops?.invalidate_range?.(k, mn, mm, start, end);
     mn.ops?.invalidate_range_end?.(k, mn, mm, start, end);
   }
 }
 
-/** mmu_notifier_invalidate_range_only_end(mm, start, end). */
+/**
+ * mmu_notifier_invalidate_range_end(mm, start, end)
+ * (include/linux/mmu_notifier.h, v4.20): ->invalidate_range then
+ * ->invalidate_range_end of every notifier.
+ */
+export function mmu_notifier_invalidate_range_end(
+  k: Kernel,
+  mm: MmStruct,
+  start: number,
+  end: number,
+): void {
+  __mmu_notifier_invalidate_range_end(k, mm, start, end, false);
+}
+
+/**
+ * mmu_notifier_invalidate_range_only_end(mm, start, end)
+ * (include/linux/mmu_notifier.h, v4.20): ->invalidate_range_end only (the
+ * caller already flushed through ptep_clear_flush_notify).
+ */
 export function mmu_notifier_invalidate_range_only_end(
   k: Kernel,
   mm: MmStruct,
   start: number,
   end: number,
 ): void {
-  mmu_notifier_invalidate_range_end(k, mm, start, end, true);
+  __mmu_notifier_invalidate_range_end(k, mm, start, end, true);
 }
 
 /** mm_has_notifiers(mm). */
