@@ -826,7 +826,13 @@ export function copy_hugetlb_page_range(
  * i_mmap; the model's private hugetlb mappings have no file, so it walks
  * the page's anon_vma (every VMA forked from the owner's is linked to it).
  */
-function unmap_ref_private(k: Kernel, vma: VmAreaStruct, page: Page, address: number): void {
+function unmap_ref_private(
+  k: Kernel,
+  _mm: MmStruct,
+  vma: VmAreaStruct,
+  page: Page,
+  address: number,
+): void {
   const haddr = address - (address % HPAGE_PMD_SIZE);
   k.state(HUGE).stats.hugetlbUnmapRef++;
   const victims: VmAreaStruct[] = [];
@@ -862,15 +868,17 @@ function unmap_ref_private(k: Kernel, vma: VmAreaStruct, page: Page, address: nu
  * page is left, the owner takes the page from its children
  * (unmap_ref_private) and retries (now mapped once: reuse); anyone else
  * gets vmf_error(-ENOSPC), VM_FAULT_SIGBUS. Returns 0 or VM_FAULT_*.
+ * `t` is the table holding the entry (the kernel's `ptep`); `ptl` is left
+ * out: the model's faults are atomic.
  */
 function hugetlb_cow(
   k: Kernel,
+  mm: MmStruct,
   vma: VmAreaStruct,
   address: number,
   t: PteTable,
   pagecache_page: Page,
 ): number {
-  const mm = vma.vm_mm;
   const haddr = address - (address % HPAGE_PMD_SIZE);
   const pte = t.huge;
   const old = pte_pfn(pte);
@@ -887,7 +895,7 @@ function hugetlb_cow(
     if (newp < 0) {
       put_page(k, old);
       if (outside_reserve) {
-        unmap_ref_private(k, vma, old, haddr);
+        unmap_ref_private(k, mm, vma, old, haddr);
         const nt = mm.pgd.lookup(haddr);
         if (nt !== undefined && nt.huge === pte) continue;
         return 0;
@@ -922,10 +930,17 @@ function hugetlb_cow(
  * a shared mapping's pages are shared through the entries fork copies) —
  * writable only for a shared writable VMA (make_huge_pte); a write to a
  * private one then goes through hugetlb_cow at once (which reuses the new
- * page).
+ * page). `mapping`, `idx` and `ptep` are left out: with no hugetlbfs page
+ * cache the model has no use for the first two, and the entry is allocated
+ * here from `address` once a page is in hand.
  */
-function hugetlb_no_page(k: Kernel, vma: VmAreaStruct, address: number, flags: number): number {
-  const mm = vma.vm_mm;
+function hugetlb_no_page(
+  k: Kernel,
+  mm: MmStruct,
+  vma: VmAreaStruct,
+  address: number,
+  flags: number,
+): number {
   const haddr = address - (address % HPAGE_PMD_SIZE);
   if (is_vma_resv_set(vma, HPAGE_RESV_UNMAPPED)) {
     warnRatelimited(k, `PID ${mm.pid} killed due to inadequate hugepage pool`);
@@ -951,7 +966,7 @@ function hugetlb_no_page(k: Kernel, vma: VmAreaStruct, address: number, flags: n
   );
   k.clock.advance(k.state(HUGE).thpNs);
   if ((flags & FAULT_FLAG_WRITE) !== 0 && (vma.vm_flags & VM_SHARED) === 0) {
-    return hugetlb_cow(k, vma, address, t, page); // the COW without a second fault
+    return hugetlb_cow(k, mm, vma, address, t, page); // the COW without a second fault
   }
   return 0;
 }
@@ -964,19 +979,20 @@ function hugetlb_no_page(k: Kernel, vma: VmAreaStruct, address: number, flags: n
  */
 export function hugetlb_fault(
   k: Kernel,
+  mm: MmStruct,
   vma: VmAreaStruct,
   address: number,
   flags: number,
 ): number {
   const haddr = address - (address % HPAGE_PMD_SIZE);
-  const t = vma.vm_mm.pgd.lookup(haddr);
+  const t = mm.pgd.lookup(haddr);
   let ret: number;
-  if (t === undefined || t.huge === 0) ret = hugetlb_no_page(k, vma, address, flags);
+  if (t === undefined || t.huge === 0) ret = hugetlb_no_page(k, mm, vma, address, flags);
   else {
     const page = pte_pfn(t.huge);
     get_page(k, page);
     if ((flags & FAULT_FLAG_WRITE) !== 0 && !pte_write(t.huge)) {
-      ret = hugetlb_cow(k, vma, address, t, -1);
+      ret = hugetlb_cow(k, mm, vma, address, t, -1);
     } else {
       let e = t.huge;
       if ((flags & FAULT_FLAG_WRITE) !== 0) e = pte_mkdirty(e);
@@ -986,7 +1002,7 @@ export function hugetlb_fault(
     put_page(k, page);
   }
   if (k.tracing) {
-    k.trace.emit({ kind: "fault", op: "hugetlb", mm: vma.vm_mm.id, addr: haddr, ret });
+    k.trace.emit({ kind: "fault", op: "hugetlb", mm: mm.id, addr: haddr, ret });
   }
   return ret;
 }

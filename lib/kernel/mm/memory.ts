@@ -867,7 +867,7 @@ export function anonWriteFaultFused(
  */
 function __handle_mm_fault(k: Kernel, vma: VmAreaStruct, addr: number, flags: number): number {
   const vmf = newVmFault(vma, addr, flags);
-  if ((vma.vm_flags & VM_HUGETLB) !== 0) return hugetlb_fault(k, vma, addr, flags);
+  if ((vma.vm_flags & VM_HUGETLB) !== 0) return hugetlb_fault(k, vma.vm_mm, vma, addr, flags);
   const t = vma.vm_mm.pgd.lookup(addr);
   if (t === undefined && transparent_hugepage_enabled(k, vma)) {
     const ret = do_huge_pmd_anonymous_page(k, vmf);

@@ -12,6 +12,8 @@
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { proc, words } from "./_proc.ts";
 import {
+  FAULT_FLAG_WRITE,
+  find_vma,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
@@ -20,7 +22,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../../../lib/kernel/mm/mm-types.ts";
-import { HUGE, set_nr_hugepages } from "../../../lib/kernel/mm/huge-memory.ts";
+import { HUGE, hugetlb_fault, set_nr_hugepages } from "../../../lib/kernel/mm/huge-memory.ts";
 import { compoundMapcount } from "../../../lib/kernel/mm/page-ext.ts";
 import { page_count } from "../../../lib/kernel/mm/memmap.ts";
 import { ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
@@ -343,4 +345,13 @@ Deno.test("hugetlb pool: a reservation given back while the pool has surplus giv
     0,
   ]);
   assertEquals(ramStats(k).allocated, before);
+});
+
+Deno.test("hugetlb_fault(mm, vma, address, flags): the kernel's argument order (include/linux/hugetlb.h, v4.20) — the mm first, a write fault maps a writable huge page", () => {
+  const { k, p } = pool(1);
+  const a = hugePrivate(p, 1);
+  const vma = find_vma(p.mm, a)!;
+  assertEquals(hugetlb_fault(k, p.mm, vma, a + 4096, FAULT_FLAG_WRITE), 0);
+  assert(pte_write(entry(p, a)), "the owner's write fault maps the page writable");
+  assertEquals(hugetlb_fault(k, p.mm, vma, a, 0), 0); // mapped: only made young
 });
