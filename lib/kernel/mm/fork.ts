@@ -91,7 +91,7 @@ export function dup_mm(k: Kernel, oldmm: MmStruct, pid: number, comm: string): M
       tmp.anon_vma = null;
     }
     vma_link(k, tmp);
-    if ((vma.vm_flags & VM_WIPEONFORK) === 0) copy_page_range(k, mm, oldmm, vma, tmp);
+    if ((vma.vm_flags & VM_WIPEONFORK) === 0) copy_page_range(k, mm, oldmm, vma);
   }
   if (k.trace.on) {
     k.trace.emit({ kind: "vma", op: "fork", mm: oldmm.id, start: 0, end: 0, ret: mm.id });

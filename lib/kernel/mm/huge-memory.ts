@@ -524,21 +524,25 @@ export function zap_huge_pmd(k: Kernel, tlb: MmuGather, vma: VmAreaStruct, addr:
 }
 
 /**
- * copy_huge_pmd(dst_mm, src_mm, dst_pmd, src_pmd, addr, vma): fork. The
- * huge zero page is mapped in the child too; a THP gets a reference and a
- * compound mapcount, and both pmds become read-only and old.
+ * copy_huge_pmd(dst_mm, src_mm, dst_pmd, src_pmd, addr, vma)
+ * (mm/huge_memory.c): fork. `dst_pmd` / `src_pmd` are the tables covering
+ * `addr` in the child (allocated by the caller, as copy_pmd_range's
+ * pmd_alloc does) and the parent. The huge zero page is mapped in the child
+ * too; a THP gets a reference and a compound mapcount, and both pmds become
+ * read-only and old. Returns 0.
  */
 export function copy_huge_pmd(
   k: Kernel,
   dst_mm: MmStruct,
-  src_mm: MmStruct,
-  _dst_vma: VmAreaStruct,
+  _src_mm: MmStruct,
+  dst_pmd: PteTable,
+  src_pmd: PteTable,
+  _addr: number,
   _vma: VmAreaStruct,
-  addr: number,
 ): number {
-  const st = src_mm.pgd.lookup(addr)!;
+  const st = src_pmd;
   const pmd = st.huge;
-  const dt = dst_mm.pgd.alloc(addr);
+  const dt = dst_pmd;
   dt.ptes = null;
   if (is_huge_zero_pmd(k, pmd)) {
     dt.huge = pmd;

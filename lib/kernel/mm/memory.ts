@@ -1132,7 +1132,7 @@ function copy_one_pte(
 
 /**
  * copy_page_range(dst_mm, src_mm, vma) (mm/memory.c): fork's copy of one
- * VMA's page tables into the child's VMA `dst_vma`. Nothing is copied for a
+ * VMA's page tables into the child's mm. Nothing is copied for a
  * VMA that is not hugetlb/PFNMAP/MIXEDMAP and has no anon_vma (faults will
  * fill it). For a COW mapping the parent's range is bracketed by
  * mmu_notifier_invalidate_range_start/end (its ptes become read-only, so
@@ -1145,7 +1145,6 @@ export function copy_page_range(
   dst_mm: MmStruct,
   src_mm: MmStruct,
   vma: VmAreaStruct,
-  dst_vma: VmAreaStruct,
 ): number {
   if ((vma.vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP)) === 0 && vma.anon_vma === null) {
     return 0;
@@ -1159,7 +1158,7 @@ export function copy_page_range(
     const st = src_mm.pgd.lookup(addr);
     if (st === undefined) continue;
     if (st.huge !== 0) {
-      copy_huge_pmd(k, dst_mm, src_mm, dst_vma, vma, addr);
+      copy_huge_pmd(k, dst_mm, src_mm, dst_mm.pgd.alloc(addr), st, addr, vma);
       continue;
     }
     const dt = dst_mm.pgd.alloc(addr);

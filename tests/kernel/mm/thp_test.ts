@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { proc, words } from "./_proc.ts";
 import {
+  find_vma,
   MADV_DONTNEED,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
@@ -9,16 +10,19 @@ import {
   PROT_WRITE,
 } from "../../../lib/kernel/mm/mm-types.ts";
 import {
+  copy_huge_pmd,
   HUGE,
   set_transparent_hugepage,
   split_huge_page,
 } from "../../../lib/kernel/mm/huge-memory.ts";
 import { is_huge_zero_page, ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
-import { pte_pfn } from "../../../lib/kernel/mm/pgtable.ts";
+import { pte_pfn, pte_write } from "../../../lib/kernel/mm/pgtable.ts";
+import { copy_page_range } from "../../../lib/kernel/mm/memory.ts";
+import { page_count } from "../../../lib/kernel/mm/memmap.ts";
 import { compound_order, trylock_page, unlock_page } from "../../../lib/kernel/mm/page-ext.ts";
 import { FOLL_WRITE, get_user_pages_remote } from "../../../lib/kernel/mm/gup.ts";
 import { get_page, put_page } from "../../../lib/kernel/mm/swap.ts";
-import type { Process } from "../../../lib/kernel/mm/process.ts";
+import { Process } from "../../../lib/kernel/mm/process.ts";
 
 const TWOMEG = 2 ** 21;
 
@@ -96,4 +100,22 @@ Deno.test("THP: split_huge_page fails with -EBUSY while a GUP pin holds the THP"
   put_page(k, head);
   assertEquals(compound_order(k, head), 0);
   assertEquals(p.load32(map + 100 * 4096 + 8), 100 * 1024 + 2);
+});
+
+Deno.test("copy_huge_pmd(dst_mm, src_mm, dst_pmd, src_pmd, addr, vma) and copy_page_range(dst_mm, src_mm, vma): v4.20's argument order (mm/huge_memory.c, mm/memory.c)", () => {
+  const { k, p } = proc();
+  const map = thpRegion(p);
+  p.store32(map, 7);
+  const vma = find_vma(p.mm, map)!;
+  const q = new Process(k, "child");
+  const src = p.mm.pgd.lookup(map)!;
+  const dst = q.mm.pgd.alloc(map);
+  const head = pte_pfn(src.huge);
+  const refs = page_count(k, head);
+  assertEquals(copy_huge_pmd(k, q.mm, p.mm, dst, src, map, vma), 0);
+  assertEquals([dst.ptes, pte_pfn(dst.huge), page_count(k, head)], [null, head, refs + 1]);
+  assert(!pte_write(src.huge) && !pte_write(dst.huge), "both pmds read-only");
+  const r = new Process(k, "child2");
+  assertEquals(copy_page_range(k, r.mm, p.mm, vma), 0);
+  assertEquals(pte_pfn(r.mm.pgd.lookup(map)!.huge), head);
 });
