@@ -390,8 +390,8 @@ function __dev_dax_huge_fault(
   k.state(ND_LINK).phys_to_pfn_t(k, phys, dax_region.pfn_flags, pfn);
   const write = (vmf.flags & 1) !== 0;
   return fault_size === PMD_SIZE
-    ? vmf_insert_pfn_pmd(k, vmf.vma, vmf.address, pfn, write)
-    : vmf_insert_pfn_pud(k, vmf.vma, vmf.address, pfn, write);
+    ? vmf_insert_pfn_pmd(k, vmf.vma, vmf.address, null, pfn, write) // vmf->pmd
+    : vmf_insert_pfn_pud(k, vmf.vma, vmf.address, null, pfn, write); // vmf->pud
 }
 
 /**

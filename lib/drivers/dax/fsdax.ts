@@ -308,7 +308,7 @@ function dax_iomap_pmd_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number
     dax_associate_entry(k, inode, pfn.pfn, PG_PMD_NR, pgoff);
     inode.pmdEntries.add(pgoff);
   }
-  return vmf_insert_pfn_pmd(k, vma, vmf.address, pfn, write);
+  return vmf_insert_pfn_pmd(k, vma, vmf.address, null, pfn, write); // vmf->pmd: see its doc
 }
 
 /**

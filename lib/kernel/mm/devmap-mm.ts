@@ -292,12 +292,16 @@ function hugeEntry(vma: VmAreaStruct, pfn: PfnT, write: boolean): number {
  * EXPORT_SYMBOL_GPL): a huge pmd for the 2 MiB at `addr` (pmd_mkdevmap for
  * a devmap pfn; young, dirty and writable-if-allowed for a write). A
  * non-devmap pfn in a VMA that is neither PFNMAP nor MIXEDMAP is a BUG.
- * SIGBUS outside the VMA. Returns VM_FAULT_NOPAGE.
+ * SIGBUS outside the VMA. Returns VM_FAULT_NOPAGE. `_pmd` is the
+ * kernel's `pmd` (vmf->pmd), kept for the argument order of v4.20/v5.0: the
+ * model keeps huge devmap entries in side tables found from `addr` (see
+ * {@link DevmapTables}), so it is not read, and callers pass null.
  */
 export function vmf_insert_pfn_pmd(
   k: Kernel,
   vma: VmAreaStruct,
   addr: number,
+  _pmd: unknown,
   pfn: PfnT,
   write: boolean,
 ): number {
@@ -310,11 +314,16 @@ export function vmf_insert_pfn_pmd(
   return VM_FAULT_NOPAGE;
 }
 
-/** vmf_insert_pfn_pud(vma, addr, pud, pfn, write) (mm/huge_memory.c, EXPORT_SYMBOL_GPL): the same for 1 GiB. */
+/**
+ * vmf_insert_pfn_pud(vma, addr, pud, pfn, write) (mm/huge_memory.c,
+ * EXPORT_SYMBOL_GPL): the same for 1 GiB; `_pud` as `_pmd` of
+ * {@link vmf_insert_pfn_pmd}.
+ */
 export function vmf_insert_pfn_pud(
   k: Kernel,
   vma: VmAreaStruct,
   addr: number,
+  _pud: unknown,
   pfn: PfnT,
   write: boolean,
 ): number {
