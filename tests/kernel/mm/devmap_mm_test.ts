@@ -12,6 +12,7 @@ import {
   MAP_PRIVATE,
   PROT_READ,
   PROT_WRITE,
+  VM_FAULT_NOPAGE,
 } from "../../../lib/kernel/mm/mm-types.ts";
 import { PFN_DEV, PFN_MAP, PfnT } from "../../../lib/kernel/mm/pfn-t.ts";
 import { pte_devmap, pte_pfn, pte_write } from "../../../lib/kernel/mm/pgtable.ts";
