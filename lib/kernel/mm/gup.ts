@@ -235,8 +235,19 @@ function check_vma_flags(vma: VmAreaStruct, gup_flags: number): number {
   return 0;
 }
 
-/** faultin_page(tsk, vma, address, flags, nonblocking): 0, or -EFAULT / -ENOMEM / -EHWPOISON. */
-function faultin_page(k: Kernel, vma: VmAreaStruct, addr: number, flags: { v: number }): number {
+/**
+ * faultin_page(tsk, vma, address, flags, nonblocking) (mm/gup.c): 0, or
+ * -EFAULT / -ENOMEM / -EHWPOISON. `_tsk` is __get_user_pages's task (its
+ * fault counters are not kept); `nonblocking` is left out, as in
+ * __get_user_pages.
+ */
+function faultin_page(
+  k: Kernel,
+  _tsk: Task | null,
+  vma: VmAreaStruct,
+  addr: number,
+  flags: { v: number },
+): number {
   let fault_flags = 0;
   if ((flags.v & FOLL_WRITE) !== 0) fault_flags |= FAULT_FLAG_WRITE;
   if ((flags.v & FOLL_REMOTE) !== 0) fault_flags |= FAULT_FLAG_REMOTE;
@@ -263,14 +274,14 @@ const MAX_RETRIES = 64;
  * (pushed on `pages` when given, each with a reference when FOLL_GET; the
  * VMA of each page handled pushed on `vmas` when given). Returns the number
  * of pages handled, or -errno if none (see the module doc). FOLL_NUMA is
- * added unless FOLL_FORCE. `_tsk` is the kernel's `tsk`, the task the
- * faults are charged to (tsk->maj_flt / min_flt, counters the model does
- * not keep); `nonblocking` is left out: the model's faults never drop
+ * added unless FOLL_FORCE. `tsk` is the task the faults are charged to
+ * (tsk->maj_flt / min_flt, counters the model does not keep), passed on to
+ * faultin_page; `nonblocking` is left out: the model's faults never drop
  * mmap_sem.
  */
 export function __get_user_pages(
   k: Kernel,
-  _tsk: Task | null,
+  tsk: Task | null,
   mm: MmStruct,
   start: number,
   nr_pages: number,
@@ -304,7 +315,7 @@ export function __get_user_pages(
         ret = -EFAULT;
         break out;
       }
-      ret = faultin_page(k, vma, start, foll);
+      ret = faultin_page(k, tsk, vma, start, foll);
       if (ret !== 0) break out;
     }
     if (typeof page === "object") {
