@@ -147,9 +147,15 @@ export function page_add_new_anon_rmap(
   );
 }
 
+/** RMAP_EXCLUSIVE (include/linux/rmap.h): do_page_add_anon_rmap's page is this VMA's alone. */
+export const RMAP_EXCLUSIVE = 0x01;
+/** RMAP_COMPOUND (include/linux/rmap.h): do_page_add_anon_rmap maps a THP with one pmd. */
+export const RMAP_COMPOUND = 0x02;
+
 /**
- * page_add_anon_rmap(page, vma, address, compound) (do_page_add_anon_rmap):
- * one more mapping; the first one sets the anon rmap (non-exclusive).
+ * page_add_anon_rmap(page, vma, address, compound) (mm/rmap.c):
+ * do_page_add_anon_rmap with RMAP_COMPOUND when `compound`, never
+ * RMAP_EXCLUSIVE.
  */
 export function page_add_anon_rmap(
   k: Kernel,
@@ -157,8 +163,24 @@ export function page_add_anon_rmap(
   vma: VmAreaStruct,
   address: number,
   compound: boolean,
-  exclusive = false,
 ): void {
+  do_page_add_anon_rmap(k, page, vma, address, compound ? RMAP_COMPOUND : 0);
+}
+
+/**
+ * do_page_add_anon_rmap(page, vma, address, flags) (mm/rmap.c): one more
+ * mapping (the compound mapcount with RMAP_COMPOUND); the first one sets the
+ * anon rmap, the VMA's own anon_vma with RMAP_EXCLUSIVE, else its root.
+ */
+export function do_page_add_anon_rmap(
+  k: Kernel,
+  page: Page,
+  vma: VmAreaStruct,
+  address: number,
+  flags: number,
+): void {
+  const compound = (flags & RMAP_COMPOUND) !== 0;
+  const exclusive = (flags & RMAP_EXCLUSIVE) !== 0;
   let first: boolean;
   if (compound) {
     const c = compoundMapcount(k, page) + 1;
