@@ -517,7 +517,7 @@ export function migrate_vma_check_page(k: Kernel, page: Page): boolean {
 
 /** remove_migration_pte of `page` at one address of this VMA (restoring a collected pte). */
 function restore(k: Kernel, _m: Migrate, page: Page): void {
-  remove_migration_ptes(k, page, page);
+  remove_migration_ptes(k, page, page, false);
 }
 
 /** migrate_vma_prepare(migrate): lock, isolate from the LRU, drop pinned pages. */
@@ -694,7 +694,7 @@ function migrate_vma_unmap(k: Kernel, m: Migrate): void {
   for (let i = 0; i < npages && restoreN > 0; i++) {
     const page = migrate_pfn_to_page(m.src[i]!);
     if (page === null || (m.src[i]! & MIGRATE_PFN_MIGRATE) !== 0) continue;
-    remove_migration_ptes(k, page, page);
+    remove_migration_ptes(k, page, page, false);
     m.src[i] = 0;
     unlock_page(k, page);
     restoreN--;
@@ -917,7 +917,7 @@ function finalize_entry(k: Kernel, m: Migrate, i: number): number {
     }
     newpage = page;
   } else moved++;
-  remove_migration_ptes(k, page, newpage);
+  remove_migration_ptes(k, page, newpage, false);
   unlock_page(k, page);
   m.cpages--;
   if (is_zone_device_page(k, page)) put_page(k, page);

@@ -328,9 +328,10 @@ function remove_migration_pte(
 /**
  * remove_migration_ptes(old, new, locked) (mm/migrate.c): replaces every
  * migration entry for `old` by a mapping of `new` (walking `new`'s rmap,
- * which migrate_page copied from `old`).
+ * which migrate_page copied from `old`). `_locked` says whether the caller
+ * holds the rmap lock (rmap_walk_locked); the model's walk takes no lock.
  */
-export function remove_migration_ptes(k: Kernel, old: Page, newp: Page): void {
+export function remove_migration_ptes(k: Kernel, old: Page, newp: Page, _locked: boolean): void {
   const raw = head_mapping_raw(k, newp);
   if (raw === 0) return;
   const obj = mappingObject(k, raw);
