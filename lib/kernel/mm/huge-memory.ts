@@ -856,7 +856,7 @@ function unmap_ref_private(
     const tlb = new MmuGather(mm, false);
     zap_huge_pmd(k, tlb, iter, haddr);
     mmu_notifier_invalidate_range_end(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
-    tlb_finish_mmu(k, tlb);
+    tlb_finish_mmu(k, tlb, haddr, haddr + HPAGE_PMD_SIZE);
   }
 }
 

@@ -177,7 +177,7 @@ function madvise_free_single_vma(k: Kernel, vma: VmAreaStruct, start: number, en
     }
   }
   mmu_notifier_invalidate_range_end(k, mm, start, end);
-  tlb_finish_mmu(k, tlb);
+  tlb_finish_mmu(k, tlb, start, end);
   return 0;
 }
 

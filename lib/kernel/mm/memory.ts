@@ -899,8 +899,12 @@ export class MmuGather {
   constructor(readonly mm: MmStruct, readonly fullmm: boolean) {}
 }
 
-/** tlb_finish_mmu: the TLB is flushed; the gathered pages lose the pte's reference. */
-export function tlb_finish_mmu(k: Kernel, tlb: MmuGather): void {
+/**
+ * tlb_finish_mmu(tlb, start, end) (mm/memory.c): the TLB is flushed; the
+ * gathered pages lose the pte's reference. `_start` / `_end` bound the
+ * flush in the kernel; the model keeps no TLB, so they are not read.
+ */
+export function tlb_finish_mmu(k: Kernel, tlb: MmuGather, _start: number, _end: number): void {
   const p = tlb.pages;
   for (let i = 0; i < p.length; i++) put_page(k, p[i]!);
   p.length = 0;
@@ -1038,7 +1042,7 @@ export function zap_page_range(k: Kernel, vma: VmAreaStruct, start: number, size
     unmap_single_vma(k, tlb, v, start, end, null);
   }
   mmu_notifier_invalidate_range_end(k, mm, start, end);
-  tlb_finish_mmu(k, tlb);
+  tlb_finish_mmu(k, tlb, start, end);
 }
 
 /** zap_page_range_single(vma, address, size, details): one VMA only (truncation, unmap_mapping_range). */
@@ -1055,7 +1059,7 @@ export function zap_page_range_single(
   mmu_notifier_invalidate_range_start(k, mm, address, end);
   unmap_single_vma(k, tlb, vma, address, end, details);
   mmu_notifier_invalidate_range_end(k, mm, address, end);
-  tlb_finish_mmu(k, tlb);
+  tlb_finish_mmu(k, tlb, address, end);
 }
 
 /**

@@ -290,7 +290,7 @@ function __do_munmap(k: Kernel, mm: MmStruct, start: number, len: number): numbe
   unmap_vmas(k, tlb, victims, start, end);
   for (const v of victims) remove_vma(k, v);
   free_pgtables(mm, start, end);
-  tlb_finish_mmu(k, tlb);
+  tlb_finish_mmu(k, tlb, start, end);
   return 0;
 }
 
@@ -317,7 +317,7 @@ export function exit_mmap(k: Kernel, mm: MmStruct): void {
     unmap_vmas(k, tlb, vmas, 0, TASK_SIZE);
     for (const v of vmas) remove_vma(k, v);
     free_pgtables(mm, 0, TASK_SIZE);
-    tlb_finish_mmu(k, tlb);
+    tlb_finish_mmu(k, tlb, 0, -1); // exit_mmap's whole-mm range
   }
   mm.exited = true;
   if (k.trace.on) vmaEvent(k, "exit_mmap", mm, 0, 0, 0);
