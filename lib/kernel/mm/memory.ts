@@ -300,10 +300,19 @@ function traceFault(
 }
 
 /**
- * print_bad_pte(vma, addr, pte, page): the "BUG: Bad page map" report
- * (rate-limited in the kernel; every one is printed here). Taints "B".
+ * print_bad_pte(vma, addr, pte, page) (mm/memory.c): the "BUG: Bad page
+ * map" report (rate-limited in the kernel; every one is printed here).
+ * Taints "B". `_page` is the page the kernel would dump_page (every caller
+ * in the model passes NULL, as _vm_normal_page and do_swap_page do); the
+ * model does not print it.
  */
-export function print_bad_pte(k: Kernel, vma: VmAreaStruct, addr: number, pte: number): void {
+export function print_bad_pte(
+  k: Kernel,
+  vma: VmAreaStruct,
+  addr: number,
+  pte: number,
+  _page: Page | null,
+): void {
   k.dmesg.printk(
     "alert",
     `BUG: Bad page map in process ${vma.vm_mm.comm}  pte:${pte.toString(16)} pmd:0`,
@@ -333,7 +342,7 @@ export function _vm_normal_page(
     if (is_device_public_page(k, pfn)) return with_public_device ? pfn : null;
   }
   if (pte_devmap(pte)) return null;
-  print_bad_pte(k, vma, addr, pte);
+  print_bad_pte(k, vma, addr, pte, null);
   return null;
 }
 
@@ -407,7 +416,7 @@ export function do_swap_page(k: Kernel, vmf: VmFault): number {
     }
     if (is_hwpoison_entry(entry)) return VM_FAULT_HWPOISON;
   }
-  print_bad_pte(k, vmf.vma, vmf.address, vmf.orig_pte);
+  print_bad_pte(k, vmf.vma, vmf.address, vmf.orig_pte, null);
   return VM_FAULT_SIGBUS;
 }
 
