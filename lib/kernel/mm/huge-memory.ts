@@ -509,18 +509,26 @@ export function split_huge_page(k: Kernel, page: Page): number {
  * zap_huge_pmd(tlb, vma, pmd, addr): clears a huge pmd. The huge zero page
  * keeps no per-mapping reference; a THP loses its compound mapping, 512
  * rss pages, and (at tlb_finish_mmu) the pmd's reference; a hugetlb page
- * the same.
+ * the same. `pmd` is the table covering `addr`. Returns 1, or 0 (nothing
+ * done) when the pmd is not huge, as __pmd_trans_huge_lock failing does.
  */
-export function zap_huge_pmd(k: Kernel, tlb: MmuGather, vma: VmAreaStruct, addr: number): void {
+export function zap_huge_pmd(
+  k: Kernel,
+  tlb: MmuGather,
+  vma: VmAreaStruct,
+  pmd: PteTable,
+  addr: number,
+): number {
+  const orig_pmd = pmd.huge;
+  if (orig_pmd === 0) return 0;
   const mm = vma.vm_mm;
-  const t = mm.pgd.lookup(addr)!;
-  const pmd = t.huge;
   mm.pgd.free(addr);
-  if (is_huge_zero_pmd(k, pmd)) return;
-  const page = pte_pfn(pmd);
+  if (is_huge_zero_pmd(k, orig_pmd)) return 1;
+  const page = pte_pfn(orig_pmd);
   page_remove_rmap(k, page, true);
   if ((pageFlags2(k, page) & PG_HUGETLB) === 0) mm.rss[MM_ANONPAGES]! -= HPAGE_PMD_NR;
   tlb.pages.push(page);
+  return 1;
 }
 
 /**
@@ -854,7 +862,7 @@ function unmap_ref_private(
     mmu_notifier_invalidate_range_start(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
     set_vma_resv_flags(iter, HPAGE_RESV_UNMAPPED);
     const tlb = new MmuGather(mm, false);
-    zap_huge_pmd(k, tlb, iter, haddr);
+    zap_huge_pmd(k, tlb, iter, t, haddr);
     mmu_notifier_invalidate_range_end(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
     tlb_finish_mmu(k, tlb, haddr, haddr + HPAGE_PMD_SIZE);
   }

@@ -995,7 +995,7 @@ export function unmap_page_range(
     if (t === undefined) continue;
     if (t.huge !== 0) {
       if (next - addr === HPAGE_PMD_SIZE) {
-        zap_huge_pmd(k, tlb, vma, addr);
+        zap_huge_pmd(k, tlb, vma, t, addr);
         continue;
       }
       split_huge_pmd(k, vma, addr);

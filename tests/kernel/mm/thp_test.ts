@@ -14,10 +14,11 @@ import {
   HUGE,
   set_transparent_hugepage,
   split_huge_page,
+  zap_huge_pmd,
 } from "../../../lib/kernel/mm/huge-memory.ts";
 import { is_huge_zero_page, ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
 import { pte_pfn, pte_write } from "../../../lib/kernel/mm/pgtable.ts";
-import { copy_page_range } from "../../../lib/kernel/mm/memory.ts";
+import { copy_page_range, MmuGather, tlb_finish_mmu } from "../../../lib/kernel/mm/memory.ts";
 import { page_count } from "../../../lib/kernel/mm/memmap.ts";
 import { compound_order, trylock_page, unlock_page } from "../../../lib/kernel/mm/page-ext.ts";
 import { FOLL_WRITE, get_user_pages_remote } from "../../../lib/kernel/mm/gup.ts";
@@ -118,4 +119,22 @@ Deno.test("copy_huge_pmd(dst_mm, src_mm, dst_pmd, src_pmd, addr, vma) and copy_p
   const r = new Process(k, "child2");
   assertEquals(copy_page_range(k, r.mm, p.mm, vma), 0);
   assertEquals(pte_pfn(r.mm.pgd.lookup(map)!.huge), head);
+});
+
+Deno.test("zap_huge_pmd(tlb, vma, pmd, addr): v4.20's arguments and int return (mm/huge_memory.c) — 1 for a huge pmd, 0 for a pte table", () => {
+  const { k, p } = proc();
+  const map = thpRegion(p);
+  p.store32(map, 7);
+  const vma = find_vma(p.mm, map)!;
+  const t = p.mm.pgd.lookup(map)!;
+  const head = pte_pfn(t.huge);
+  const tlb = new MmuGather(p.mm, false);
+  assertEquals(zap_huge_pmd(k, tlb, vma, t, map), 1);
+  assertEquals([p.mm.pgd.lookup(map), tlb.pages], [undefined, [head]]);
+  tlb_finish_mmu(k, tlb, map, map + TWOMEG);
+  const small = p.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  p.store32(small, 1);
+  const st = p.mm.pgd.lookup(small)!;
+  assertEquals(zap_huge_pmd(k, tlb, find_vma(p.mm, small)!, st, small), 0);
+  assert(p.mm.pgd.lookup(small) === st, "a pte table is left alone");
 });
