@@ -321,12 +321,12 @@ export function do_huge_pmd_wp_page(k: Kernel, vmf: VmFault, t: PteTable): numbe
   if (newp === null) {
     k.state(HUGE).stats.thpFallback++;
     if (page < 0) {
-      split_huge_pmd(k, vma, haddr);
+      split_huge_pmd(k, vma, t, haddr);
       return VM_FAULT_FALLBACK;
     }
     let ret = do_huge_pmd_wp_page_fallback(k, vmf, t, page);
     if ((ret & VM_FAULT_OOM) !== 0) {
-      split_huge_pmd(k, vma, haddr);
+      split_huge_pmd(k, vma, t, haddr);
       ret |= VM_FAULT_FALLBACK;
     }
     put_page(k, page);
@@ -387,18 +387,25 @@ function do_huge_pmd_wp_page_fallback(k: Kernel, vmf: VmFault, t: PteTable, page
 }
 
 /**
- * __split_huge_pmd(vma, pmd, address): replaces a huge pmd by a pte table.
+ * split_huge_pmd(vma, pmd, address) (include/linux/huge_mm.h, a macro
+ * around __split_huge_pmd(vma, pmd, address, freeze, page)): replaces a
+ * huge pmd by a pte table. `pmd` is the table covering `address`.
  * The huge zero page becomes 512 zero-page ptes; a THP stays compound and
  * each subpage gets its own pte (write, dirty, young carried over), a
  * mapcount and, on the head, a reference — the pmd's mapping becomes 512
  * pte mappings. Under mmu_notifier_invalidate_range_start/only_end for
  * the 2 MiB. A no-op when the pmd is not huge.
  */
-export function split_huge_pmd(k: Kernel, vma: VmAreaStruct, address: number): void {
+export function split_huge_pmd(
+  k: Kernel,
+  vma: VmAreaStruct,
+  pmd: PteTable,
+  address: number,
+): void {
   const mm = vma.vm_mm;
   const haddr = address - (address % HPAGE_PMD_SIZE);
-  const t = mm.pgd.lookup(haddr);
-  if (t === undefined || t.huge === 0) return;
+  const t = pmd;
+  if (t.huge === 0) return;
   mmu_notifier_invalidate_range_start(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
   __split_huge_pmd_locked(k, vma, t, haddr);
   mmu_notifier_invalidate_range_only_end(k, mm, haddr, haddr + HPAGE_PMD_SIZE);
@@ -455,7 +462,7 @@ export function vma_adjust_trans_huge(k: Kernel, vma: VmAreaStruct, addr: number
   if (addr % HPAGE_PMD_SIZE === 0) return;
   const t = vma.vm_mm.pgd.lookup(addr);
   if (t !== undefined && t.huge !== 0 && (vma.vm_flags & 0x400000) === 0) {
-    split_huge_pmd(k, vma, addr);
+    split_huge_pmd(k, vma, t, addr);
   }
 }
 
@@ -485,7 +492,7 @@ export function split_huge_page(k: Kernel, page: Page): number {
   rmap_walk(k, head, (vma, address) => {
     const t = vma.vm_mm.pgd.lookup(address);
     if (t !== undefined && t.huge !== 0 && pte_pfn(t.huge) === head) {
-      split_huge_pmd(k, vma, address);
+      split_huge_pmd(k, vma, t, address);
     }
     return true;
   });

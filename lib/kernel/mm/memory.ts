@@ -998,7 +998,7 @@ export function unmap_page_range(
         zap_huge_pmd(k, tlb, vma, t, addr);
         continue;
       }
-      split_huge_pmd(k, vma, addr);
+      split_huge_pmd(k, vma, t, addr);
     }
     if (t.ptes !== null) zap_pte_range(k, tlb, vma, t, addr, next, details);
   }

@@ -303,7 +303,7 @@ function collect_pmd(k: Kernel, m: Migrate, start: number, end: number): void {
   if (t === undefined) return collect_hole(m, start, end);
   if (t.huge !== 0) {
     if (is_huge_zero_pmd(k, t.huge)) {
-      split_huge_pmd(k, vma, start);
+      split_huge_pmd(k, vma, t, start);
     } else {
       const page = pte_pfn(t.huge);
       get_page(k, page);

@@ -77,7 +77,7 @@ export function change_protection(
         pages += change_huge_pmd(k, vma, addr, newprot);
         continue;
       }
-      split_huge_pmd(k, vma, addr);
+      split_huge_pmd(k, vma, t, addr);
     }
     const ptes = t.ptes!;
     for (let a = addr; a < next; a += 4096) {

@@ -67,7 +67,7 @@ function move_page_tables(
         off += extent;
         continue;
       }
-      split_huge_pmd(k, vma, a);
+      split_huge_pmd(k, vma, t, a);
     }
     const src = mm.pgd.lookup(a)!.ptes!;
     const dst = mm.pgd.alloc(b).ptes!;

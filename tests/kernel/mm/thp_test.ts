@@ -14,6 +14,7 @@ import {
   HUGE,
   set_transparent_hugepage,
   split_huge_page,
+  split_huge_pmd,
   zap_huge_pmd,
 } from "../../../lib/kernel/mm/huge-memory.ts";
 import { is_huge_zero_page, ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
@@ -137,4 +138,15 @@ Deno.test("zap_huge_pmd(tlb, vma, pmd, addr): v4.20's arguments and int return (
   const st = p.mm.pgd.lookup(small)!;
   assertEquals(zap_huge_pmd(k, tlb, find_vma(p.mm, small)!, st, small), 0);
   assert(p.mm.pgd.lookup(small) === st, "a pte table is left alone");
+});
+
+Deno.test("split_huge_pmd(vma, pmd, address): v4.20's arguments (include/linux/huge_mm.h) — the given pmd becomes a pte table of the THP's subpages", () => {
+  const { k, p } = proc();
+  const map = thpRegion(p);
+  p.store32(map + 4096, 9);
+  const t = p.mm.pgd.lookup(map)!;
+  const head = pte_pfn(t.huge);
+  split_huge_pmd(k, find_vma(p.mm, map)!, t, map + 4096);
+  assertEquals([t.huge, pte_pfn(t.ptes![1]!)], [0, head + 1]);
+  assertEquals(p.load32(map + 4096), 9);
 });
