@@ -573,16 +573,21 @@ export function copy_huge_pmd(
 }
 
 /**
- * change_huge_pmd(vma, pmd, addr, newprot): mprotect of a whole huge pmd
- * (pmd_modify). Returns the number of pages changed (HPAGE_PMD_NR).
+ * change_huge_pmd(vma, pmd, addr, newprot, prot_numa) (mm/huge_memory.c):
+ * mprotect of a whole huge pmd (pmd_modify). Returns the number of pages
+ * changed (HPAGE_PMD_NR), or 0 when the pmd is not huge. `_prot_numa` is
+ * not read: the model has no NUMA balancing.
  */
 export function change_huge_pmd(
   k: Kernel,
-  vma: VmAreaStruct,
-  addr: number,
+  _vma: VmAreaStruct,
+  pmd: PteTable,
+  _addr: number,
   newprot: number,
+  _prot_numa: number,
 ): number {
-  const t = vma.vm_mm.pgd.lookup(addr)!;
+  const t = pmd;
+  if (t.huge === 0) return 0;
   let e = pte_modify(t.huge, newprot);
   if (is_huge_zero_pmd(k, e)) e = pte_wrprotect(e);
   t.huge = e;

@@ -51,8 +51,11 @@ const PROT_SEM = 0x8;
 const PROT_GROWS = 0x01000000 | 0x02000000;
 
 /**
- * change_protection(vma, start, end, newprot, dirty_accountable, prot_numa):
- * returns the number of entries changed.
+ * change_protection(vma, start, end, newprot, dirty_accountable, prot_numa)
+ * (mm/mprotect.c): returns the number of entries changed.
+ * `_dirty_accountable` is not read (the model does no dirty accounting, so
+ * no pte is made writable here); `prot_numa` goes to change_huge_pmd (the
+ * model has no NUMA balancing: every caller passes 0).
  */
 export function change_protection(
   k: Kernel,
@@ -60,6 +63,8 @@ export function change_protection(
   start: number,
   end: number,
   newprot: number,
+  _dirty_accountable: number,
+  prot_numa: number,
 ): number {
   const mm = vma.vm_mm;
   let pages = 0;
@@ -74,7 +79,7 @@ export function change_protection(
     }
     if (t.huge !== 0) {
       if (next - addr === HPAGE_PMD_SIZE) {
-        pages += change_huge_pmd(k, vma, addr, newprot);
+        pages += change_huge_pmd(k, vma, t, addr, newprot, prot_numa);
         continue;
       }
       split_huge_pmd(k, vma, t, addr);
@@ -105,9 +110,12 @@ export function change_protection(
 }
 
 /**
- * mprotect_fixup(vma, pprev, start, end, newflags): nothing if the flags
- * are unchanged; otherwise split the VMA to [start, end), set the flags
- * and vm_page_prot, and change_protection.
+ * mprotect_fixup(vma, pprev, start, end, newflags) (mm/mprotect.c): nothing
+ * if the flags are unchanged; otherwise split the VMA to [start, end), set
+ * the flags and vm_page_prot, and change_protection (dirty_accountable 0:
+ * no writenotify in the model; prot_numa 0). Returns 0 or split_vma's
+ * -errno. The out-parameter `pprev` is left out: the caller walks the mm's
+ * VMA list itself.
  */
 export function mprotect_fixup(
   k: Kernel,
@@ -128,7 +136,7 @@ export function mprotect_fixup(
   }
   vma.vm_flags = newflags;
   vma.vm_page_prot = vm_get_page_prot(newflags);
-  change_protection(k, vma, start, end, vma.vm_page_prot);
+  change_protection(k, vma, start, end, vma.vm_page_prot, 0, 0);
   return 0;
 }
 

@@ -8,8 +8,11 @@ import {
   MAP_PRIVATE,
   PROT_READ,
   PROT_WRITE,
+  vm_get_page_prot,
+  VM_READ,
 } from "../../../lib/kernel/mm/mm-types.ts";
 import {
+  change_huge_pmd,
   copy_huge_pmd,
   HUGE,
   set_transparent_hugepage,
@@ -18,7 +21,8 @@ import {
   zap_huge_pmd,
 } from "../../../lib/kernel/mm/huge-memory.ts";
 import { is_huge_zero_page, ramStats } from "../../../lib/kernel/mm/ram-alloc.ts";
-import { pte_pfn, pte_write } from "../../../lib/kernel/mm/pgtable.ts";
+import { pte_pfn, pte_write, PteTable } from "../../../lib/kernel/mm/pgtable.ts";
+import { change_protection } from "../../../lib/kernel/mm/mprotect.ts";
 import { copy_page_range, MmuGather, tlb_finish_mmu } from "../../../lib/kernel/mm/memory.ts";
 import { page_count } from "../../../lib/kernel/mm/memmap.ts";
 import { compound_order, trylock_page, unlock_page } from "../../../lib/kernel/mm/page-ext.ts";
@@ -149,4 +153,18 @@ Deno.test("split_huge_pmd(vma, pmd, address): v4.20's arguments (include/linux/h
   split_huge_pmd(k, find_vma(p.mm, map)!, t, map + 4096);
   assertEquals([t.huge, pte_pfn(t.ptes![1]!)], [0, head + 1]);
   assertEquals(p.load32(map + 4096), 9);
+});
+
+Deno.test("change_protection(vma, start, end, newprot, dirty_accountable, prot_numa) and change_huge_pmd(vma, pmd, addr, newprot, prot_numa): v4.20's arguments (mm/mprotect.c, mm/huge_memory.c)", () => {
+  const { k, p } = proc();
+  const map = thpRegion(p);
+  p.store32(map, 3);
+  const vma = find_vma(p.mm, map)!;
+  const t = p.mm.pgd.lookup(map)!;
+  assert(pte_write(t.huge));
+  const ro = vm_get_page_prot(VM_READ);
+  assertEquals(change_protection(k, vma, map, map + TWOMEG, ro, 0, 0), 512);
+  assert(!pte_write(t.huge), "read-only now");
+  assertEquals(change_huge_pmd(k, vma, t, map, ro, 0), 512);
+  assertEquals(change_huge_pmd(k, vma, new PteTable(), map, ro, 0), 0, "not a huge pmd");
 });
