@@ -11,7 +11,7 @@
  * @module
  */
 import type { Kernel } from "../kernel.ts";
-import { ENOSPC } from "../errno.ts";
+import { ENOMEM, ENOSPC } from "../errno.ts";
 import { zap_page_range_single } from "./memory.ts";
 import {
   AddressSpace,
@@ -57,17 +57,32 @@ export function open_readonly(file: File): File {
   return new File(file.f_mapping, false);
 }
 
+/** enum sgp_type (include/linux/shmem_fs.h): SGP_CACHE, may allocate a page. */
+export const SGP_CACHE = 1;
+/** enum sgp_type: SGP_WRITE, may exceed i_size, may allocate a page (shmem_write_begin). */
+export const SGP_WRITE = 4;
+
 /**
- * shmem_getpage(inode, index, &page, SGP_CACHE): the page cache page at
- * `index`, created (zeroed, swap-backed, in the cache with the cache's
- * reference) if missing. Returns the page with one extra reference for the
- * caller, or null if no memory.
+ * shmem_getpage(inode, index, pagep, sgp) (mm/shmem.c): the page cache page
+ * at `index` of `inode` (the model's inode is its address_space), created
+ * (zeroed, swap-backed, in the cache with the cache's reference) if missing,
+ * in `pagep.v` with one extra reference for the caller. Returns 0, or
+ * -ENOMEM (no memory; `pagep.v` is null). `_sgp` is not read: the model's
+ * callers pass SGP_CACHE or SGP_WRITE, which both allocate.
  */
-export function shmem_getpage(k: Kernel, mapping: AddressSpace, index: number): Page | null {
+export function shmem_getpage(
+  k: Kernel,
+  inode: AddressSpace,
+  index: number,
+  pagep: { v: Page | null },
+  _sgp: number,
+): number {
+  const mapping = inode;
+  pagep.v = null;
   let page = mapping.pages.get(index);
   if (page === undefined) {
     const p = alloc_page(k);
-    if (p === null) return null;
+    if (p === null) return -ENOMEM;
     page = p;
     setPageFlag2(k, page, PG_uptodate | PG_swapbacked | PG_lru, true);
     set_page_mapping_raw(k, page, mappingId(k, mapping) * 2);
@@ -75,7 +90,8 @@ export function shmem_getpage(k: Kernel, mapping: AddressSpace, index: number): 
     mapping.pages.set(index, page);
   }
   get_page(k, page);
-  return page;
+  pagep.v = page;
+  return 0;
 }
 
 /**
@@ -85,8 +101,9 @@ export function shmem_getpage(k: Kernel, mapping: AddressSpace, index: number): 
 export function shmem_fault(k: Kernel, vmf: VmFault): number {
   const mapping = vmf.vma.vm_file!.f_mapping;
   if (vmf.pgoff >= Math.ceil(mapping.size / 4096)) return VM_FAULT_SIGBUS;
-  const page = shmem_getpage(k, mapping, vmf.pgoff);
-  if (page === null) return VM_FAULT_OOM;
+  const pagep = { v: null as Page | null };
+  if (shmem_getpage(k, mapping, vmf.pgoff, pagep, SGP_CACHE) !== 0) return VM_FAULT_OOM; // vmf_error(-ENOMEM)
+  const page = pagep.v!;
   trylock_page(k, page);
   vmf.page = page;
   return VM_FAULT_LOCKED;
@@ -127,8 +144,11 @@ export function pwrite(k: Kernel, file: File, buf: Int32Array, offset: number): 
     const index = Math.floor(pos / 4096);
     const w0 = (pos % 4096) / 4;
     const n = Math.min(WORDS_PER_PAGE - w0, buf.length - done);
-    const page = shmem_getpage(k, mapping, index);
-    if (page === null) return done > 0 ? done * 4 : -ENOSPC;
+    const pagep = { v: null as Page | null };
+    if (shmem_getpage(k, mapping, index, pagep, SGP_WRITE) !== 0) {
+      return done > 0 ? done * 4 : -ENOSPC;
+    }
+    const page = pagep.v!;
     pageReadWords(k, page, words);
     words.set(buf.subarray(done, done + n), w0);
     pageWriteWords(k, page, words);

@@ -1,0 +1,21 @@
+/** shmem_getpage (mm/shmem.c, v4.20): int shmem_getpage(inode, index, pagep, sgp). */
+import { assertEquals } from "@std/assert";
+import { proc } from "./_proc.ts";
+import { SGP_CACHE, shmem_getpage, tmpfs_create } from "../../../lib/kernel/mm/shmem.ts";
+import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";
+import { put_page } from "../../../lib/kernel/mm/swap.ts";
+import type { Page } from "../../../lib/kernel/mm/types.ts";
+
+Deno.test("shmem_getpage(inode, index, pagep, sgp) returns 0 with the page in *pagep, or -ENOMEM with NULL, as v4.20's does", () => {
+  const { k } = proc();
+  const f = tmpfs_create(k, "f");
+  const pagep: { v: Page | null } = { v: null };
+  assertEquals(shmem_getpage(k, f.f_mapping, 3, pagep, SGP_CACHE), 0);
+  const page = pagep.v!;
+  assertEquals(page_ref_count(k, page), 2, "the cache's reference and the caller's");
+  assertEquals(f.f_mapping.pages.get(3), page);
+  put_page(k, page);
+  k.faults.arm("alloc_page", { nth: 1 });
+  assertEquals(shmem_getpage(k, f.f_mapping, 4, pagep, SGP_CACHE), -12);
+  assertEquals(pagep.v, null);
+});
