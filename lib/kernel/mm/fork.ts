@@ -90,7 +90,7 @@ export function dup_mm(k: Kernel, oldmm: MmStruct, pid: number, comm: string): M
       tmp.anonChain = [];
       tmp.anon_vma = null;
     }
-    vma_link(k, tmp);
+    vma_link(k, mm, tmp);
     if ((vma.vm_flags & VM_WIPEONFORK) === 0) copy_page_range(k, mm, oldmm, vma);
   }
   if (k.trace.on) {

@@ -520,9 +520,13 @@ export function find_vma_intersection(
   return v !== null && v.vm_start < end ? v : null;
 }
 
-/** Links `vma` into its mm's sorted list (vma_link / insert_vm_struct). */
-export function vma_link(k: Kernel, vma: VmAreaStruct): void {
-  const mm = vma.vm_mm;
+/**
+ * vma_link(mm, vma, prev, rb_link, rb_parent) (mm/mmap.c; insert_vm_struct's
+ * body): links `vma` into `mm`'s sorted list, its file's i_mmap and its
+ * anon_vmas. `prev`, `rb_link` and `rb_parent` (find_vma_links' answer) are
+ * left out: the model's sorted array finds the place itself.
+ */
+export function vma_link(k: Kernel, mm: MmStruct, vma: VmAreaStruct): void {
   const v = mm.vmas;
   let i = 0;
   while (i < v.length && v[i]!.vm_start < vma.vm_start) i++;

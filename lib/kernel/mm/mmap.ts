@@ -184,7 +184,7 @@ function do_mmap_pgoff(
   if (file !== null && file.mmap !== null) {
     // call_mmap: the device driver's ->mmap sets up the VMA
     vma.vm_file = file;
-    vma_link(k, vma);
+    vma_link(k, mm, vma);
     const r = file.mmap(k, vma);
     if (r) {
       do_munmap(k, mm, addr, len);
@@ -207,7 +207,7 @@ function do_mmap_pgoff(
     vma.vm_file = shmem_file_setup(k, "dev/zero", len);
     vma.vm_ops = shmem_vm_ops;
   }
-  vma_link(k, vma);
+  vma_link(k, mm, vma);
   if ((flags & MAP_POPULATE) !== 0) mm_populate(k, mm, addr, len);
   return addr;
 }
@@ -248,7 +248,7 @@ export function split_vma(
   } else {
     vma.vm_end = addr;
   }
-  vma_link(k, n);
+  vma_link(k, mm, n);
   mm.vmacache = null;
   return 0;
 }

@@ -97,7 +97,7 @@ function move_vma(
   nv.vm_start = new_addr;
   nv.vm_end = new_addr + new_len;
   // copy_vma keeps vm_pgoff (the pages' index) — vma_dup computed it for old_addr
-  vma_link(k, nv);
+  vma_link(k, mm, nv);
   move_page_tables(k, vma, old_addr, new_addr, old_len);
   do_munmap(k, mm, old_addr, old_len);
   return new_addr;
