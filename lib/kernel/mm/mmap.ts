@@ -199,12 +199,12 @@ function do_mmap_pgoff(
     // with its last VMA; a private one's belong to this VMA (HPAGE_RESV_OWNER). The model's
     // private hugetlb mappings have no file.
     const shared = type === MAP_SHARED;
-    if (shared) vma.vm_file = shmem_file_setup(k, "anon_hugepage", len);
+    if (shared) vma.vm_file = shmem_file_setup(k, "anon_hugepage", len, vma.vm_flags);
     vma.vm_ops = hugetlb_vm_ops;
     vma.vm_private_data = hugetlb_vma_data_for_mmap(len / HPAGE_PMD_SIZE, shared);
   } else if (type === MAP_SHARED) {
     // shmem_zero_setup: an anonymous shared mapping is a shmem file
-    vma.vm_file = shmem_file_setup(k, "dev/zero", len);
+    vma.vm_file = shmem_file_setup(k, "dev/zero", len, vma.vm_flags); // shmem_kernel_file_setup
     vma.vm_ops = shmem_vm_ops;
   }
   vma_link(k, mm, vma);

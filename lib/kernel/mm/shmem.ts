@@ -38,8 +38,12 @@ import { alloc_page } from "./ram-alloc.ts";
 import { get_page, put_page } from "./swap.ts";
 import type { Page } from "./types.ts";
 
-/** shmem_file_setup(name, size, flags): a new unlinked tmpfs file of `size` bytes. */
-export function shmem_file_setup(k: Kernel, name: string, size: number): File {
+/**
+ * shmem_file_setup(name, size, flags) (mm/shmem.c): a new unlinked tmpfs
+ * file of `size` bytes. `_flags` (VM_NORESERVE: no memory accounting) is not
+ * read: the model does no overcommit accounting.
+ */
+export function shmem_file_setup(k: Kernel, name: string, size: number, _flags: number): File {
   const mapping = new AddressSpace(name);
   mappingId(k, mapping);
   mapping.size = size;
@@ -49,7 +53,7 @@ export function shmem_file_setup(k: Kernel, name: string, size: number): File {
 
 /** A tmpfs file opened read-write (what open(O_CREAT|O_RDWR) on /tmp gives). */
 export function tmpfs_create(k: Kernel, name: string): File {
-  return shmem_file_setup(k, name, 0);
+  return shmem_file_setup(k, name, 0, 0);
 }
 
 /** The same file opened read-only. */
