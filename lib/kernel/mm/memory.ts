@@ -1117,7 +1117,9 @@ function copy_one_pte(
       dst_mm.rss[mm_counter(k, page)]!++;
       page_dup_rmap(k, page, false);
       if (is_write_device_private_entry(entry) && is_cow_mapping(vm_flags)) {
-        pte = swp_entry_to_pte(make_device_private_entry_read(entry));
+        const e = { v: entry };
+        make_device_private_entry_read(e);
+        pte = swp_entry_to_pte(e.v);
         src[i] = pte;
       }
     }

@@ -100,7 +100,9 @@ export function change_protection(
         pages++;
       }
       if (is_write_device_private_entry(entry)) {
-        ptes[i] = swp_entry_to_pte(make_device_private_entry_read(entry));
+        const e = { v: entry };
+        make_device_private_entry_read(e);
+        ptes[i] = swp_entry_to_pte(e.v);
         pages++;
       }
     }

@@ -231,9 +231,13 @@ export function is_write_device_private_entry(entry: number): boolean {
   return (entry & 31) === SWP_DEVICE_WRITE;
 }
 
-/** make_device_private_entry_read(entry): the read-only version. */
-export function make_device_private_entry_read(entry: number): number {
-  return swp_entry(SWP_DEVICE_READ, swp_offset(entry));
+/**
+ * make_device_private_entry_read(entry) (include/linux/swapops.h): turns
+ * `*entry` into the read-only version in place (`entry.v`, the model's
+ * `swp_entry_t *`); returns nothing, as in the kernel.
+ */
+export function make_device_private_entry_read(entry: { v: number }): void {
+  entry.v = swp_entry(SWP_DEVICE_READ, swp_offset(entry.v));
 }
 
 /** device_private_entry_to_pfn(entry) = device_private_entry_to_page(entry) in the model. */
