@@ -57,8 +57,12 @@ import { shmem_file_setup, shmem_vm_ops } from "./shmem.ts";
 /** The lowest address get_unmapped_area hands out (mmap_min_addr-ish). */
 const MMAP_MIN = 0x10000;
 
-/** calc_vm_prot_bits(prot). */
-export function calc_vm_prot_bits(prot: number): number {
+/**
+ * calc_vm_prot_bits(prot, pkey) (include/linux/mman.h): PROT_* to VM_*.
+ * `_pkey` is not read: the model has no protection keys (x86's
+ * arch_calc_vm_prot_bits would fold it into VM_PKEY_BIT*); callers pass 0.
+ */
+export function calc_vm_prot_bits(prot: number, _pkey: number): number {
   return ((prot & PROT_READ) !== 0 ? VM_READ : 0) | ((prot & PROT_WRITE) !== 0 ? VM_WRITE : 0) |
     ((prot & PROT_EXEC) !== 0 ? VM_EXEC : 0);
 }
@@ -152,7 +156,7 @@ function do_mmap_pgoff(
   const type = flags & MAP_TYPE;
   if (type !== MAP_SHARED && type !== MAP_PRIVATE) return -EINVAL;
   if ((flags & MAP_ANONYMOUS) === 0 && file === null) return -22; // -EBADF would come from fget; misuse
-  let vm_flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  let vm_flags = calc_vm_prot_bits(prot, 0) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   if (file !== null) {
     if (type === MAP_SHARED) {
       if ((prot & PROT_WRITE) !== 0 && !file.writable) return -EACCES;

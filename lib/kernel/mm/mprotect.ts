@@ -176,7 +176,7 @@ function do_mprotect_pkey(
   if (end <= start || end > TASK_SIZE) return -ENOMEM;
   let vma = find_vma(mm, start);
   if (vma === null || vma.vm_start > start) return -ENOMEM;
-  const vm_flags = calc_vm_prot_bits(prot);
+  const vm_flags = calc_vm_prot_bits(prot, 0);
   let nstart = start;
   for (;;) {
     const newflags = vm_flags | (vma.vm_flags & ~VM_ACCESS_FLAGS);
