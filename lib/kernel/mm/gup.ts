@@ -393,7 +393,11 @@ export function get_user_pages(
   );
 }
 
-/** undo_dev_pagemap(nr, nr_start, pages): puts every page pinned since nr_start. */
+/**
+ * undo_dev_pagemap(nr, nr_start, pages) (mm/gup.c): puts every page pinned
+ * since nr_start. The model's `pages` array is both the kernel's `pages` and
+ * `*nr` (its length), so it stands first, where `nr` is.
+ */
 function undo_dev_pagemap(k: Kernel, pages: Page[], nr_start: number): void {
   while (pages.length > nr_start) put_page(k, pages.pop()!);
 }
@@ -405,7 +409,11 @@ function get_page_unless_zero(k: Kernel, page: Page): boolean {
   return true;
 }
 
-/** gup_pte_range(pmd, addr, end, write, pages, nr): see the module doc. 1 if the whole range was pinned. */
+/**
+ * gup_pte_range(pmd, addr, end, write, pages, nr) (mm/gup.c): see the
+ * module doc. `t` is the table `pmd` points to; `*nr` is `pages.length`.
+ * True (the kernel's 1) if the whole range was pinned.
+ */
 function gup_pte_range(
   k: Kernel,
   t: PteTable,
@@ -441,7 +449,11 @@ function gup_pte_range(
   return ret;
 }
 
-/** __gup_device_huge(pfn, addr, end, pages, nr): every subpage, with a cached get_dev_pagemap and get_page. */
+/**
+ * __gup_device_huge(pfn, addr, end, pages, nr) (mm/gup.c): every subpage,
+ * with a cached get_dev_pagemap and get_page. `*nr` is `pages.length`; true
+ * for the kernel's 1.
+ */
 function __gup_device_huge(
   k: Kernel,
   pfn: number,

@@ -301,6 +301,8 @@ function mapNewThp(k: Kernel, vma: VmAreaStruct, haddr: number, page: Page): voi
  * fall back. A THP mapped once is made writable. Otherwise copy it into a
  * new THP, or — none free — into 512 small pages
  * (do_huge_pmd_wp_page_fallback); if even that fails, split and fall back.
+ * (mm/huge_memory.c) `t` is the table vmf->pmd points to; `orig_pmd` is
+ * its value, `t.huge` (the model's faults are atomic, so it cannot change).
  */
 export function do_huge_pmd_wp_page(k: Kernel, vmf: VmFault, t: PteTable): number {
   const vma = vmf.vma;
@@ -354,7 +356,8 @@ export function do_huge_pmd_wp_page(k: Kernel, vmf: VmFault, t: PteTable): numbe
 /**
  * do_huge_pmd_wp_page_fallback(vmf, orig_pmd, page): copy a shared THP
  * into 512 small pages mapped writable-if-allowed and dirty; VM_FAULT_OOM if
- * any allocation fails (all freed again).
+ * any allocation fails (all freed again). `t` and `orig_pmd` as in
+ * do_huge_pmd_wp_page.
  */
 function do_huge_pmd_wp_page_fallback(k: Kernel, vmf: VmFault, t: PteTable, page: Page): number {
   const vma = vmf.vma;
@@ -629,7 +632,9 @@ export function set_nr_hugepages(k: Kernel, n: number): number {
 /**
  * free_pool_huge_page(h, nodes, acct_surplus) (mm/hugetlb.c): gives a free
  * pool page back to the buddy allocator (update_and_free_page), one surplus
- * page fewer with `acct_surplus`. False when no page is free.
+ * page fewer with `acct_surplus`. False when no page is free (the kernel's
+ * int 0/1). `h` and `nodes_allowed` are left out: the model has one hstate
+ * (2 MiB) and one node.
  */
 function free_pool_huge_page(k: Kernel, acct_surplus: boolean): boolean {
   const st = k.state(HUGE);
@@ -644,7 +649,13 @@ function free_pool_huge_page(k: Kernel, acct_surplus: boolean): boolean {
   return true;
 }
 
-/** hugetlb_reserve_pages for `n` huge pages: 0, or -ENOMEM if the pool cannot back them. */
+/**
+ * hugetlb_reserve_pages for `n` huge pages: 0, or -ENOMEM if the pool cannot
+ * back them. Not the kernel's signature, hugetlb_reserve_pages(inode, from,
+ * to, vma, vm_flags) (mm/hugetlb.c): the model keeps no hugetlbfs inode or
+ * region map for it to work on; the caller (mmap) passes the page count and
+ * records the reservation in the VMA (hugetlb_vma_data_for_mmap).
+ */
 export function hugetlb_reserve_pages(k: Kernel, n: number): number {
   const st = k.state(HUGE);
   if (st.hugetlbFree.length - st.resvHugepages < n) return -ENOMEM;
@@ -657,6 +668,8 @@ export function hugetlb_reserve_pages(k: Kernel, n: number): number {
  * gives back `n` reservations (return_unused_surplus_pages: as many free
  * pages as the pool has surplus go back to the buddy with them). More than
  * are outstanding is a model bug (the kernel's resv_huge_pages would wrap).
+ * Not the kernel's hugetlb_unreserve_pages(inode, start, end, freed)
+ * signature (mm/hugetlb.c), for the reason hugetlb_reserve_pages gives.
  */
 export function hugetlb_unreserve_pages(k: Kernel, n: number): void {
   const st = k.state(HUGE);

@@ -181,6 +181,11 @@ function madvise_free_single_vma(k: Kernel, vma: VmAreaStruct, start: number, en
   return 0;
 }
 
+/**
+ * madvise_vma(vma, prev, start, end, behavior) (mm/madvise.c): one VMA's
+ * part of madvise. The out-parameter `prev` is left out: sys_madvise walks
+ * the mm's VMA list itself.
+ */
 function madvise_vma(
   k: Kernel,
   vma: VmAreaStruct,

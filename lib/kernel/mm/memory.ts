@@ -449,7 +449,9 @@ function newAnonPageFast(
  * do_anonymous_page(vmf): the first touch of an anonymous address. A read
  * maps the zero page (special, read-only); a write allocates a zeroed page,
  * maps it (writable and dirty if the VMA is writable), adds the anon rmap.
- * VM_SHARED (no vm_ops) is SIGBUS; no memory is VM_FAULT_OOM.
+ * VM_SHARED (no vm_ops) is SIGBUS; no memory is VM_FAULT_OOM. (mm/memory.c)
+ * `t` is the pte table vmf->pmd points to (the model's VmFault carries no
+ * pmd, so the table found by the caller is passed alongside).
  */
 export function do_anonymous_page(k: Kernel, vmf: VmFault, t: PteTable): number {
   const vma = vmf.vma;
@@ -485,7 +487,10 @@ export function do_anonymous_page(k: Kernel, vmf: VmFault, t: PteTable): number 
   return 0;
 }
 
-/** wp_page_reuse(vmf): make the existing pte young, dirty and (if the VMA allows) writable. */
+/**
+ * wp_page_reuse(vmf) (mm/memory.c): make the existing pte young, dirty and
+ * (if the VMA allows) writable. `t` as in do_anonymous_page.
+ */
 function wp_page_reuse(k: Kernel, vmf: VmFault, t: PteTable): void {
   const i = pte_index(vmf.address);
   t.ptes![i] = maybe_mkwrite(pte_mkdirty(pte_mkyoung(vmf.orig_pte)), vmf.vma);
@@ -558,7 +563,8 @@ export function cow_user_page(
  * user address when the pte maps no struct page: a devmap/pfn pte), under
  * mmu_notifier_invalidate_range_start/only_end for the page: the new page
  * is mapped writable-if-allowed and dirty, the old page's rmap and
- * references dropped. VM_FAULT_WRITE, or VM_FAULT_OOM.
+ * references dropped. VM_FAULT_WRITE, or VM_FAULT_OOM. (mm/memory.c) `t` as
+ * in do_anonymous_page.
  */
 export function wp_page_copy(k: Kernel, vmf: VmFault, t: PteTable): number {
   const vma = vmf.vma;
@@ -611,7 +617,7 @@ export function wp_page_copy(k: Kernel, vmf: VmFault, t: PteTable): number {
  * (the zero page): make a shared writable one writable, COW anything else.
  * An anonymous page mapped once is reused (moved to this VMA's anon_vma);
  * a page of a shared writable mapping is made writable and dirtied; any
- * other page is copied.
+ * other page is copied. (mm/memory.c) `t` as in do_anonymous_page.
  */
 export function do_wp_page(k: Kernel, vmf: VmFault, t: PteTable): number {
   const vma = vmf.vma;
@@ -655,9 +661,11 @@ export function finish_fault(k: Kernel, vmf: VmFault): number {
 }
 
 /**
- * alloc_set_pte(vmf, memcg, page) as finish_fault uses it: maps the page
- * ->fault returned (or the COW copy): writable and dirty for a write to a
- * writable VMA; anon rmap for a COW page, file rmap otherwise.
+ * alloc_set_pte(vmf, memcg, page) (mm/memory.c) as finish_fault uses it:
+ * maps the page ->fault returned (or the COW copy): writable and dirty for a
+ * write to a writable VMA; anon rmap for a COW page, file rmap otherwise.
+ * `memcg` is left out (no memory cgroups in the model) and `page` is
+ * chosen here as finish_fault chooses it; `t` as in do_anonymous_page.
  */
 function alloc_set_pte(k: Kernel, vmf: VmFault, t: PteTable): number {
   const vma = vmf.vma;
@@ -684,7 +692,7 @@ function alloc_set_pte(k: Kernel, vmf: VmFault, t: PteTable): number {
  * private mapping copies it into a new anonymous page (do_cow_fault; a
  * handler that copied and mapped it itself, as DAX does, returns
  * VM_FAULT_DONE_COW); a write to a shared mapping maps the page writable and dirties it
- * (do_shared_fault).
+ * (do_shared_fault). (mm/memory.c) `t` as in do_anonymous_page.
  */
 export function do_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
   const vma = vmf.vma;
@@ -928,7 +936,9 @@ export type ZapDetails = { check_mapping: unknown } | null;
  * tlb_finish_mmu — the pte's reference (a file page is dirtied first if
  * the pte was dirty); a device-private entry loses its rmap and its
  * reference at once, so the device page's free callback runs here; other
- * swap entries are dropped (rss only).
+ * swap entries are dropped (rss only). `t` is the table `pmd` points to.
+ * The kernel returns the address it stopped at (it may stop early to flush
+ * a full mmu_gather); the model's gather never fills, so it returns nothing.
  */
 function zap_pte_range(
   k: Kernel,
@@ -1072,8 +1082,11 @@ export function zap_page_range_single(
 }
 
 /**
- * free_pgtables for [start, end): drops the pte pages of 2 MiB regions no
- * VMA of the mm touches any more.
+ * free_pgtables (mm/memory.c) for [start, end): drops the pte pages of
+ * 2 MiB regions no VMA of the mm touches any more. Not the kernel's
+ * signature, free_pgtables(tlb, start_vma, floor, ceiling): the model has
+ * no VMA chain to start from and no page-table pages to gather, so it takes
+ * the mm and the unmapped range.
  */
 export function free_pgtables(mm: MmStruct, start: number, end: number): void {
   const first = Math.floor(start / HPAGE_PMD_SIZE);
@@ -1094,7 +1107,10 @@ export function free_pgtables(mm: MmStruct, start: number, end: number): void {
  * and, in a COW mapping, becomes read-only in both parent and child; a
  * migration entry likewise; a present pte of a COW mapping is
  * write-protected in both; a shared mapping's copy is clean; the copy is
- * old; a normal page gets a reference and a mapcount.
+ * old; a normal page gets a reference and a mapcount. `dst` / `src` and
+ * `i` stand for the kernel's dst_pte / src_pte pointers; `src_mm` (used
+ * there only for swap-count bookkeeping) and the `rss` array (the model
+ * counts into dst_mm.rss directly) are left out.
  */
 function copy_one_pte(
   k: Kernel,

@@ -709,7 +709,9 @@ function migrate_vma_unmap(k: Kernel, m: Migrate): void {
  * page where there was none (or the zero page). Only anonymous VMAs; a
  * huge pmd or any other pte aborts. A device-private page becomes a
  * device-private entry (write iff the VMA is writable). The page gets the
- * anon rmap and a reference. On abort MIGRATE is cleared in src.
+ * anon rmap and a reference. On abort MIGRATE is cleared in src. `i` is
+ * the entry's index: the kernel's `src` / `dst` pointers are
+ * &migrate->src[i] / &migrate->dst[i].
  */
 function migrate_vma_insert_page(k: Kernel, m: Migrate, addr: number, page: Page, i: number): void {
   const vma = m.vma;
@@ -930,7 +932,11 @@ function finalize_entry(k: Kernel, m: Migrate, i: number): number {
   return moved;
 }
 
-/** migrate_vma_finalize(migrate): remap (new page or old), unlock, drop references. */
+/**
+ * migrate_vma_finalize(migrate) (mm/migrate.c): remap (new page or old),
+ * unlock, drop references. The kernel returns nothing; the model returns the
+ * number of entries that moved, for migrate_vma's trace event and counters.
+ */
 function migrate_vma_finalize(k: Kernel, m: Migrate): number {
   // simulator fast path (FaultState.migrateFastPaths): same effects, fewer lookups
   if (m.mms !== null && !k.tracing) {

@@ -217,8 +217,9 @@ function do_mmap_pgoff(
 }
 
 /**
- * mm_populate(start, len): fault every page in (write faults for writable
- * private mappings, as populate_vma_page_range does).
+ * mm_populate(start, len) (include/linux/mm.h): fault every page in (write
+ * faults for writable private mappings, as populate_vma_page_range does).
+ * `mm` is passed explicitly for the kernel's current->mm.
  */
 export function mm_populate(k: Kernel, mm: MmStruct, start: number, len: number): void {
   for (let a = start; a < start + len; a += 4096) {
@@ -263,7 +264,9 @@ export function split_vma(
  * the ends are split; the unmap runs through unmap_vmas (one
  * mmu_notifier_invalidate_range_start/_end over the range: every mirror
  * hears it; device-private entries are freed through their device's free
- * callback); page tables no VMA needs are freed. Returns 0.
+ * callback); page tables no VMA needs are freed. Returns 0. (mm/mmap.c)
+ * The trailing `uf` (userfaultfd's unmap list) is left out: the model has no
+ * userfaultfd.
  */
 export function do_munmap(k: Kernel, mm: MmStruct, start: number, len: number): number {
   const ret = __do_munmap(k, mm, start, len);

@@ -161,6 +161,7 @@ export function sys_mprotect(
   return ret;
 }
 
+/** do_mprotect_pkey(start, len, prot, pkey) (mm/mprotect.c) on `mm` (current->mm); pkey -1 is left out. */
 function do_mprotect_pkey(
   k: Kernel,
   mm: MmStruct,
