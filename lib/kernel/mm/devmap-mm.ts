@@ -235,6 +235,7 @@ function insert_pfn(
   vma: VmAreaStruct,
   addr: number,
   pfn: PfnT,
+  prot: number,
   mkwrite: boolean,
 ): number {
   const t = vma.vm_mm.pgd.alloc(addr);
@@ -247,7 +248,7 @@ function insert_pfn(
     entry = old;
   } else {
     entry = orBits(
-      pfn_pte(pfn.pfn, vma.vm_page_prot),
+      pfn_pte(pfn.pfn, prot),
       pfn_t_devmap(pfn) ? _PAGE_SPECIAL | _PAGE_DEVMAP : _PAGE_SPECIAL,
     );
   }
@@ -263,7 +264,7 @@ function insert_pfn(
  */
 export function vmf_insert_mixed(k: Kernel, vma: VmAreaStruct, addr: number, pfn: PfnT): number {
   if (addr < vma.vm_start || addr >= vma.vm_end) return VM_FAULT_SIGBUS;
-  return insert_pfn(k, vma, addr, pfn, false);
+  return insert_pfn(k, vma, addr, pfn, vma.vm_page_prot, false); // __vm_insert_mixed
 }
 
 /** vmf_insert_mixed_mkwrite(vma, addr, pfn): as vmf_insert_mixed, making the pte writable and dirty. */
@@ -274,7 +275,7 @@ export function vmf_insert_mixed_mkwrite(
   pfn: PfnT,
 ): number {
   if (addr < vma.vm_start || addr >= vma.vm_end) return VM_FAULT_SIGBUS;
-  return insert_pfn(k, vma, addr, pfn, true);
+  return insert_pfn(k, vma, addr, pfn, vma.vm_page_prot, true);
 }
 
 function hugeEntry(vma: VmAreaStruct, pfn: PfnT, write: boolean): number {
