@@ -33,16 +33,22 @@ import {
 import { HPAGE_PMD_SIZE, pte_index, TASK_SIZE } from "./pgtable.ts";
 
 /**
- * move_page_tables(vma, old_addr, new_vma, new_addr, len): moves every
- * entry of [old_addr, old_addr + len) to the same offset at new_addr.
+ * move_page_tables(vma, old_addr, new_vma, new_addr, len, need_rmap_locks)
+ * (mm/mremap.c): moves every entry of [old_addr, old_addr + len) to the
+ * same offset at new_addr. Returns the bytes moved: `len` (the model's
+ * page-table allocations do not fail). `_new_vma` and `_need_rmap_locks`
+ * are not read: the model moves entries without rmap locks, and the new
+ * VMA is already linked.
  */
 function move_page_tables(
   k: Kernel,
   vma: VmAreaStruct,
   old_addr: number,
+  _new_vma: VmAreaStruct,
   new_addr: number,
   len: number,
-): void {
+  _need_rmap_locks: boolean,
+): number {
   const mm = vma.vm_mm;
   const old_end = old_addr + len;
   mmu_notifier_invalidate_range_start(k, mm, old_addr, old_end);
@@ -81,9 +87,14 @@ function move_page_tables(
     off += extent;
   }
   mmu_notifier_invalidate_range_end(k, mm, old_addr, old_end);
+  return len;
 }
 
-/** move_vma(vma, old_addr, old_len, new_len, new_addr): returns new_addr. */
+/**
+ * move_vma(vma, old_addr, old_len, new_len, new_addr, locked, uf, uf_unmap)
+ * (mm/mremap.c): returns new_addr. `locked` (VM_LOCKED accounting), `uf`
+ * and `uf_unmap` (userfaultfd) are left out: the model has neither.
+ */
 function move_vma(
   k: Kernel,
   vma: VmAreaStruct,
@@ -98,12 +109,16 @@ function move_vma(
   nv.vm_end = new_addr + new_len;
   // copy_vma keeps vm_pgoff (the pages' index) — vma_dup computed it for old_addr
   vma_link(k, mm, nv);
-  move_page_tables(k, vma, old_addr, new_addr, old_len);
+  move_page_tables(k, vma, old_addr, nv, new_addr, old_len, false);
   do_munmap(k, mm, old_addr, old_len);
   return new_addr;
 }
 
-/** vma_to_resize(addr, old_len, new_len): the VMA, or -errno. */
+/**
+ * vma_to_resize(addr, old_len, new_len, p) (mm/mremap.c) in `mm`
+ * (current->mm): the VMA, or -errno (ERR_PTR). The out-parameter `p`
+ * (VM_ACCOUNT charge) is left out: the model does no accounting.
+ */
 function vma_to_resize(
   mm: MmStruct,
   addr: number,
