@@ -242,7 +242,8 @@ function noteFreed(k: Kernel, hmm: Hmm, where: string): void {
  * hmm_invalidate_range(hmm, device, update): every tracked range that
  * overlaps becomes invalid and its overlapping pfns are zeroed; then, if
  * `device`, every mirror's sync_cpu_device_pagetables (stopping at -EAGAIN
- * when not blockable).
+ * when not blockable). (mm/hmm.c) The fields of `update` (struct
+ * hmm_update: start, end, blockable) are passed as arguments.
  */
 function hmm_invalidate_range(
   k: Kernel,
@@ -403,6 +404,11 @@ interface Walk {
   block: boolean;
 }
 
+/**
+ * hmm_pfns_bad(addr, end, walk) (mm/hmm.c): the entries of [addr, end) are
+ * values[ERROR]. The model passes the walk's range rather than the walk and
+ * returns nothing where the kernel returns 0.
+ */
 function hmm_pfns_bad(range: HmmRange, addr: number, end: number): void {
   let i = (addr - range.start) / 4096;
   for (; addr < end; addr += 4096, i++) range.pfns[i] = range.values[HMM_PFN_ERROR]!;
