@@ -7,7 +7,7 @@
  * @module
  */
 import type { Kernel } from "../kernel.ts";
-import { EEXIST, EFAULT } from "../errno.ts";
+import { EEXIST, EFAULT, ERR_PTR } from "../errno.ts";
 import { get_dev_pagemap } from "../memremap.ts";
 import { FOLL_GET, FOLL_WRITE, type VmAreaStruct } from "./mm-types.ts";
 import { pte_pfn, pte_write } from "./pgtable.ts";
@@ -15,8 +15,8 @@ import { get_page } from "./swap.ts";
 import { PMD_SIZE, PUD_SIZE } from "./devmap-mm.ts";
 import type { Followed, FollowPageContext } from "./gup.ts";
 
-const ERR_EEXIST = { err: -EEXIST };
-const ERR_EFAULT = { err: -EFAULT };
+const ERR_EEXIST = ERR_PTR(-EEXIST);
+const ERR_EFAULT = ERR_PTR(-EFAULT);
 
 /** The shared body of follow_devmap_pmd / follow_devmap_pud: the entry maps `size` bytes. */
 function follow_devmap_huge(

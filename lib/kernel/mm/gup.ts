@@ -51,7 +51,17 @@
  */
 import type { Kernel } from "../kernel.ts";
 import type { Task } from "../../sim/task.ts";
-import { EEXIST, EFAULT, EHWPOISON, EINVAL, ENOMEM, EOPNOTSUPP } from "../errno.ts";
+import {
+  EEXIST,
+  EFAULT,
+  EHWPOISON,
+  EINVAL,
+  ENOMEM,
+  EOPNOTSUPP,
+  ERR_PTR,
+  type ErrPtr,
+  IS_ERR,
+} from "../errno.ts";
 import { get_dev_pagemap, put_dev_pagemap } from "../memremap.ts";
 import { page_ref_count } from "./memmap.ts";
 import { vm_normal_page } from "./memory.ts";
@@ -129,11 +139,11 @@ export interface FollowPageContext {
   page_mask: number;
 }
 
-/** What follow_page_mask returns: a page, null (fault it in), or -errno (ERR_PTR). */
-export type Followed = Page | null | { err: number };
+/** What follow_page_mask returns: a page, null (fault it in), or ERR_PTR(-errno). */
+export type Followed = Page | null | ErrPtr;
 
-const ERR_EEXIST = { err: -EEXIST };
-const ERR_EFAULT = { err: -EFAULT };
+const ERR_EEXIST = ERR_PTR(-EEXIST);
+const ERR_EFAULT = ERR_PTR(-EFAULT);
 
 /** can_follow_write_pte(pte, flags). */
 function can_follow_write_pte(pte: number, flags: number): boolean {
@@ -318,7 +328,7 @@ export function __get_user_pages(
       ret = faultin_page(k, tsk, vma, start, foll);
       if (ret !== 0) break out;
     }
-    if (typeof page === "object") {
+    if (IS_ERR(page)) {
       if (page.err !== -EEXIST) {
         ret = page.err;
         break;

@@ -2,7 +2,10 @@
 import { assert, assertEquals } from "@std/assert";
 import { devdax, fsdaxFile, mapDax } from "../../drivers/dax/_rig.ts";
 import {
+  FOLL_DUMP,
   FOLL_WRITE,
+  follow_page_mask,
+  type FollowPageContext,
   get_user_pages_longterm,
   get_user_pages_remote,
 } from "../../../lib/kernel/mm/gup.ts";
@@ -21,7 +24,7 @@ import {
   PROT_WRITE,
   type VmAreaStruct,
 } from "../../../lib/kernel/mm/mm-types.ts";
-import { EINVAL, EOPNOTSUPP } from "../../../lib/kernel/errno.ts";
+import { EFAULT, EINVAL, EOPNOTSUPP, IS_ERR, PTR_ERR } from "../../../lib/kernel/errno.ts";
 import { Kernel } from "../../../lib/kernel/kernel.ts";
 import { export_kernel_symbols, exportKind } from "../../../lib/kernel/exports.ts";
 import { load_module } from "../../../lib/kernel/module.ts";
@@ -113,4 +116,14 @@ Deno.test("get_user_pages_longterm is EXPORT_SYMBOL: a non-GPL module links agai
   assertEquals(exportKind(k, "get_user_pages_longterm"), "non-GPL");
   const mod = { name: "rdma_blob", license: "Proprietary", imports: ["get_user_pages_longterm"] };
   assertEquals(load_module(k, mod), 0);
+});
+
+Deno.test("follow_page_mask(vma, address, flags, ctx) returns the kernel's ERR_PTR for an error: FOLL_DUMP of the zero page is ERR_PTR(-EFAULT)", () => {
+  const t = fsdaxFile("v4.20");
+  const addr = t.p.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  assertEquals(t.p.load32(addr), 0); // a read fault maps the zero page
+  const ctx: FollowPageContext = { pgmap: null, page_mask: 0 };
+  const r = follow_page_mask(t.k, find_vma(t.p.mm, addr)!, addr, FOLL_DUMP, ctx);
+  assert(IS_ERR(r));
+  assertEquals(PTR_ERR(r), -EFAULT);
 });
