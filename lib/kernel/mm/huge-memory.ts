@@ -35,7 +35,7 @@
  * @module
  */
 import type { Kernel, SubsystemKey } from "../kernel.ts";
-import { ENOMEM, ENOSPC } from "./../errno.ts";
+import { ENOMEM, ENOSPC, ERR_PTR, type ErrPtr, IS_ERR, PTR_ERR } from "./../errno.ts";
 import {
   anon_vma_prepare,
   FAULT_FLAG_WRITE,
@@ -766,23 +766,23 @@ export const hugetlb_vm_ops: VmOps = { name: "hugetlb", close: hugetlb_vm_op_clo
  * the page comes out of it (resv_huge_pages--); without, only a page no
  * reservation holds will do (free_huge_pages - resv_huge_pages > 0). The
  * index is then recorded as consumed (vma_commit_reservation). Returns the
- * page, or -ENOSPC (no surplus pages: nr_overcommit_hugepages is 0).
+ * page, or ERR_PTR(-ENOSPC) (no surplus pages: nr_overcommit_hugepages is 0).
  */
 function alloc_huge_page(
   k: Kernel,
   vma: VmAreaStruct,
   addr: number,
   avoid_reserve: boolean,
-): Page | number {
+): Page | ErrPtr {
   const st = k.state(HUGE);
   const resv = hugetlbData(vma)?.resv ?? null;
   const owner = (vma.vm_flags & VM_MAYSHARE) !== 0 || is_vma_resv_set(vma, HPAGE_RESV_OWNER);
   const idx = vma_hugecache_offset(vma, addr);
   const chg = resv === null || !owner || resv.consumed.has(idx) ? 1 : 0; // vma_needs_reservation
   const useResv = !avoid_reserve && chg === 0; // vma_has_reserves
-  if (!useResv && st.hugetlbFree.length - st.resvHugepages <= 0) return -ENOSPC;
+  if (!useResv && st.hugetlbFree.length - st.resvHugepages <= 0) return ERR_PTR(-ENOSPC);
   const page = st.hugetlbFree.pop();
-  if (page === undefined) return -ENOSPC;
+  if (page === undefined) return ERR_PTR(-ENOSPC);
   if (useResv) st.resvHugepages--;
   if (resv !== null && owner) resv.consumed.add(idx); // vma_commit_reservation
   const s = sectionOf(k.state(HUB).mm, page)!;
@@ -929,7 +929,7 @@ function hugetlb_cow(
     const outside_reserve = is_vma_resv_set(vma, HPAGE_RESV_OWNER) && old !== pagecache_page;
     get_page(k, old);
     const newp = alloc_huge_page(k, vma, haddr, outside_reserve);
-    if (newp < 0) {
+    if (IS_ERR(newp)) {
       put_page(k, old);
       if (outside_reserve) {
         unmap_ref_private(k, mm, vma, old, haddr);
@@ -937,7 +937,7 @@ function hugetlb_cow(
         if (nt !== undefined && nt.huge === pte) continue;
         return 0;
       }
-      return vmf_error(newp);
+      return vmf_error(PTR_ERR(newp));
     }
     anon_vma_prepare(k, vma); // a shared page has none
     for (let i = 0; i < HPAGE_PMD_NR; i++) copy_highpage(k, newp + i, old + i); // copy_user_huge_page
@@ -984,7 +984,7 @@ function hugetlb_no_page(
     return VM_FAULT_SIGBUS;
   }
   const page = alloc_huge_page(k, vma, haddr, false);
-  if (page < 0) return vmf_error(page);
+  if (IS_ERR(page)) return vmf_error(PTR_ERR(page));
   for (let i = 0; i < HPAGE_PMD_NR; i++) clear_highpage(k, page + i); // clear_huge_page
   setPageFlag2(k, page, PG_uptodate, true);
   const shared = (vma.vm_flags & VM_MAYSHARE) !== 0;
