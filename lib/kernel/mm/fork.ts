@@ -66,7 +66,9 @@ export function mmput(k: Kernel, mm: MmStruct): void {
  * entries read-only with a page reference each). A hugetlb VMA's copy is
  * reset (reset_vma_resv_huge_pages): a private mapping's child has no
  * reservation map and is not HPAGE_RESV_OWNER. MMU notifiers and HMM
- * mirrors are not inherited. Returns the child mm.
+ * mirrors are not inherited. Returns the child mm. `oldmm` is passed for
+ * the kernel's current->mm; the kernel's `tsk` (the child) is given as the
+ * pid and comm the new mm records.
  */
 export function dup_mm(k: Kernel, oldmm: MmStruct, pid: number, comm: string): MmStruct {
   const mm = new MmStruct(k, pid, comm);

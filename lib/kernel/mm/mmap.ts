@@ -81,7 +81,10 @@ function vmaEvent(
 /**
  * get_unmapped_area(file, addr, len, pgoff, flags) — the top-down search of
  * arch_get_unmapped_area_topdown: the highest gap of `len` bytes below
- * mm->mmap_base, aligned to `align`; -ENOMEM if none.
+ * mm->mmap_base, aligned to `align`; -ENOMEM if none. Not the kernel's
+ * signature (include/linux/mm.h:2414): the model has no hint address, file
+ * or pgoff colouring to consult, so it takes the mm (current->mm), the
+ * length and the alignment MAP_HUGETLB needs.
  */
 export function get_unmapped_area(mm: MmStruct, len: number, align = 4096): number {
   let top = mm.mmap_base;
@@ -105,7 +108,9 @@ export function get_unmapped_area(mm: MmStruct, len: number, align = 4096): numb
  * reservation that fails, -EACCES for a shared writable map of a file opened
  * read-only. MAP_SHARED|MAP_ANONYMOUS is shmem ("dev/zero"); MAP_HUGETLB
  * rounds len to 2 MiB and reserves pool pages; MAP_FIXED unmaps what was
- * there; MAP_POPULATE faults every page in.
+ * there; MAP_POPULATE faults every page in. The arguments are
+ * vm_mmap_pgoff's (mm/util.c) with `mm` for current->mm, not v4.20's
+ * do_mmap(file, addr, len, prot, flags, vm_flags, pgoff, populate, uf).
  */
 export function do_mmap(
   k: Kernel,
@@ -138,6 +143,12 @@ export function do_mmap(
   return ret;
 }
 
+/**
+ * do_mmap_pgoff(file, addr, len, prot, flags, pgoff, populate, uf)
+ * (include/linux/mm.h) on `mm` (current->mm): do_mmap's body. `populate`
+ * and `uf` are left out: MAP_POPULATE is handled here, and there is no
+ * userfaultfd.
+ */
 function do_mmap_pgoff(
   k: Kernel,
   mm: MmStruct,
@@ -303,7 +314,8 @@ function __do_munmap(k: Kernel, mm: MmStruct, start: number, len: number): numbe
 
 /**
  * remove_vma(vma): unlink from the mm and rmap, ->close (a hugetlb VMA's,
- * hugetlb_vm_op_close, gives back the reservations it owns).
+ * hugetlb_vm_op_close, gives back the reservations it owns). The kernel
+ * returns the next VMA; the model's callers walk an array, so nothing.
  */
 function remove_vma(k: Kernel, vma: VmAreaStruct): void {
   vma_unlink(vma);

@@ -105,7 +105,9 @@ const MAX_FAULT_RETRIES = 16;
  * FAULT_FLAG_USER | ALLOW_RETRY | KILLABLE (| WRITE): SIGBUS for
  * VM_FAULT_SIGBUS or HWPOISON, SIGSEGV for VM_FAULT_SIGSEGV, SIGKILL (the
  * OOM killer's choice, in the model always the faulting process) for OOM.
- * Returns 0 or the signal.
+ * Returns 0 or the signal. Not the kernel's __do_page_fault(regs,
+ * error_code, address): `mm` stands for current->mm, `write` for the
+ * error code's X86_PF_WRITE bit (the model has no pt_regs).
  */
 export function do_page_fault(k: Kernel, mm: MmStruct, addr: number, write: boolean): number {
   return pageFaultWith(k, mm, addr, write, handle_mm_fault);

@@ -241,7 +241,11 @@ export function shmem_punch_hole(k: Kernel, file: File, off: number, len: number
   return 0;
 }
 
-/** Drops every page of an unused file from the cache (the last iput of an unlinked tmpfs file). */
+/**
+ * shmem_evict_inode(inode) (mm/shmem.c): drops every page of an unused file
+ * from the cache (the last iput of an unlinked tmpfs file). The model's
+ * inode is the file's address_space, reached through `file`.
+ */
 export function shmem_evict_inode(k: Kernel, file: File): void {
   const mapping = file.f_mapping;
   for (const [index, page] of [...mapping.pages]) {
