@@ -449,7 +449,7 @@ export function do_anonymous_page(k: Kernel, vmf: VmFault, t: PteTable): number 
   const ptes = t.ptes!;
   const i = pte_index(vmf.address);
   if ((vmf.flags & FAULT_FLAG_WRITE) === 0) {
-    const entry = pte_mkspecial(pfn_pte(my_zero_pfn(k), vma.vm_page_prot));
+    const entry = pte_mkspecial(pfn_pte(my_zero_pfn(k, vmf.address), vma.vm_page_prot));
     if (ptes[i] !== 0) return 0;
     ptes[i] = entry;
     st.zero++;

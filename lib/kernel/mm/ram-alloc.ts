@@ -346,11 +346,13 @@ export function freeRamPageIn(k: Kernel, s: MemSection, i: number, head: Page): 
 const PG_HUGETLB_BIT = 128;
 
 /**
- * The zero page (ZERO_PAGE / my_zero_pfn): one reserved RAM page that reads
- * as zeros and is mapped read-only (pte_special) wherever a read fault hits
- * an untouched anonymous page.
+ * my_zero_pfn(addr) (include/asm-generic/pgtable.h): the pfn of the zero
+ * page (ZERO_PAGE(addr)), one reserved RAM page that reads as zeros and is
+ * mapped read-only (pte_special) wherever a read fault hits an untouched
+ * anonymous page. `addr` is the user address being mapped; x86 has a single
+ * zero page, so it does not choose anything (as in the kernel).
  */
-export function my_zero_pfn(k: Kernel): number {
+export function my_zero_pfn(k: Kernel, _addr: number): number {
   const st = ramState(k);
   if (st.zeroPfn < 0) {
     // empty_zero_page is a static page of the kernel image: setting it up lazily here
