@@ -458,7 +458,7 @@ export function do_anonymous_page(k: Kernel, vmf: VmFault, t: PteTable): number 
     return 0;
   }
   anon_vma_prepare(k, vma);
-  const page = alloc_zeroed_user_highpage_movable(k);
+  const page = alloc_zeroed_user_highpage_movable(k, vma, vmf.address);
   if (page === null) return VM_FAULT_OOM;
   setPageFlag2(k, page, PG_uptodate | PG_swapbacked | PG_lru, true);
   let entry = pfn_pte(page, vma.vm_page_prot);
@@ -558,7 +558,7 @@ export function wp_page_copy(k: Kernel, vmf: VmFault, t: PteTable): number {
   anon_vma_prepare(k, vma);
   let newp: Page | null;
   if (is_zero_pfn(k, pte_pfn(vmf.orig_pte))) {
-    newp = alloc_zeroed_user_highpage_movable(k);
+    newp = alloc_zeroed_user_highpage_movable(k, vma, vmf.address);
     if (newp === null) {
       if (old >= 0) put_page(k, old);
       return VM_FAULT_OOM;

@@ -37,6 +37,7 @@ import {
 } from "./page-ext.ts";
 import { clear_highpage_reset, clearRecordAt } from "./page-contents.ts";
 import type { Page } from "./types.ts";
+import type { VmAreaStruct } from "./mm-types.ts";
 import { HUB, type MmHub } from "./hub.ts";
 
 /** HPAGE_PMD_ORDER: a THP is 512 pages (2 MiB). */
@@ -226,11 +227,17 @@ export function alloc_page(k: Kernel, gfp = 0): Page | null {
 }
 
 /**
- * alloc_zeroed_user_highpage_movable(vma, vaddr): a page that reads as
- * zeros (the model's fresh pages have no chunk; a reused page's chunk was
- * dropped when it was freed).
+ * alloc_zeroed_user_highpage_movable(vma, vaddr) (include/linux/highmem.h):
+ * a page that reads as zeros (the model's fresh pages have no chunk; a
+ * reused page's chunk was dropped when it was freed), or null. `vma` and
+ * `vaddr` are the mapping the page is for; the model has one node and no
+ * mempolicy, so they choose nothing.
  */
-export function alloc_zeroed_user_highpage_movable(k: Kernel): Page | null {
+export function alloc_zeroed_user_highpage_movable(
+  k: Kernel,
+  _vma: VmAreaStruct,
+  _vaddr: number,
+): Page | null {
   return alloc_pages(k, 0, 0);
 }
 
