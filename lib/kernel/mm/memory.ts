@@ -534,7 +534,7 @@ export function cow_user_page(
   vma: VmAreaStruct,
 ): void {
   if (src >= 0) {
-    copy_user_highpage(k, dst, src);
+    copy_user_highpage(k, dst, src, va, vma);
     return;
   }
   const buf = new Int32Array(WORDS_PER_PAGE);
@@ -702,7 +702,7 @@ export function do_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
       if (k.trace.on) traceFault(k, "cow", vmf, ret);
       return ret;
     }
-    copy_user_highpage(k, cow, vmf.page);
+    copy_user_highpage(k, cow, vmf.page, vmf.address, vma);
     setPageFlag2(k, cow, PG_uptodate | PG_swapbacked | PG_lru, true);
     ret |= alloc_set_pte(k, vmf, t);
     if ((ret & VM_FAULT_LOCKED) !== 0) unlock_page(k, vmf.page);
