@@ -158,16 +158,26 @@ function prepNewPage(k: Kernel, mm: MmState, st: RamAllocState, page: Page): voi
       return;
     }
   }
-  if (s.ref(i) !== 0) bad_page(k, page);
+  if (s.ref(i) !== 0) bad_page(k, page, "nonzero _count", 0); // check_new_page_bad (v4.20/v5.0 wording)
   s.setRef(i, 1);
 }
 
-/** bad_page(page, reason, bad_flags) (mm/page_alloc.c): "Bad page state" for a page handed out while in use. */
-function bad_page(k: Kernel, page: Page): never {
+/**
+ * bad_page(page, reason, bad_flags) (mm/page_alloc.c): "Bad page state" for a
+ * page handed out while in use, with __dump_page's "page dumped because:
+ * <reason>" and, when some of `bad_flags` are set in page->flags, "bad because
+ * of flags". The kernel then taints and carries on (check_new_pages skips the
+ * page); the model stops with a BUG instead, as a model bug.
+ */
+function bad_page(k: Kernel, page: Page, reason: string, bad_flags: number): never {
   k.dmesg.printk(
     "alert",
     `BUG: Bad page state in process ${k.currentDesc.comm}  pfn:${page.toString(16)}`,
   );
+  k.dmesg.printk("alert", `page dumped because: ${reason}`);
+  const s = sectionOf(k.state(HUB).mm, page);
+  const flags = s === null ? 0 : (s.word(pageIdx(page)) & bad_flags) >>> 0;
+  if (flags !== 0) k.dmesg.printk("alert", `bad because of flags: 0x${flags.toString(16)}`);
   return k.BUG("mm/page_alloc.c:prep_new_page");
 }
 

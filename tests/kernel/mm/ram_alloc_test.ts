@@ -3,16 +3,18 @@
  * signatures (ram-alloc.ts): my_zero_pfn(addr) and
  * alloc_zeroed_user_highpage_movable(vma, vaddr), each after `k`.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { anon, proc } from "./_proc.ts";
 import {
+  __free_page,
+  alloc_page,
   alloc_zeroed_user_highpage_movable,
   is_zero_pfn,
   my_zero_pfn,
 } from "../../../lib/kernel/mm/ram-alloc.ts";
 import { pte_pfn, pteAt } from "../../../lib/kernel/mm/pgtable.ts";
 import { pageReadWord } from "../../../lib/kernel/mm/page-contents.ts";
-import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";
+import { page_ref_count, set_page_count } from "../../../lib/kernel/mm/memmap.ts";
 import { find_vma } from "../../../lib/kernel/mm/mm-types.ts";
 
 Deno.test("my_zero_pfn(addr): takes the user address after k, as include/asm-generic/pgtable.h's does; the pfn a read fault maps there", () => {
@@ -36,4 +38,15 @@ Deno.test("alloc_zeroed_user_highpage_movable(vma, vaddr): takes the VMA and the
   assertEquals(page_ref_count(k, page), 1);
   assertEquals(pageReadWord(k, page, 0), 0);
   assertEquals(pageReadWord(k, page, 1023), 0);
+});
+
+Deno.test('bad_page(page, reason, bad_flags): a free page handed out with a nonzero count says why, as check_new_page_bad\'s "nonzero _count" does', () => {
+  const { k } = proc();
+  const a = alloc_page(k)!;
+  __free_page(k, a);
+  set_page_count(k, a, 1); // a stray reference on a free page
+  assertThrows(() => alloc_page(k));
+  const lines = k.dmesg.lines.map((l) => l.text);
+  assert(lines.some((t) => t.startsWith("BUG: Bad page state in process ")), lines.join("\n"));
+  assert(lines.includes("page dumped because: nonzero _count"), lines.join("\n"));
 });
