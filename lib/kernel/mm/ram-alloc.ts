@@ -390,8 +390,11 @@ export function is_zero_pfn(k: Kernel, pfn: number): boolean {
 }
 
 /**
- * mm_get_huge_zero_page: the huge zero page (an order-9 block that reads as
- * zeros), allocated on first use and kept; null if no 2 MiB block is free.
+ * get_huge_zero_page() (mm/huge_memory.c, static): the huge zero page (an
+ * order-9 block that reads as zeros), allocated on first use, or null if no
+ * 2 MiB block is free. The model keeps it for good: no huge_zero_refcount,
+ * no shrinker, and no per-mm MMF_HUGE_ZERO_PAGE, so the fault path calls
+ * this where the kernel calls mm_get_huge_zero_page(vma->vm_mm).
  */
 export function get_huge_zero_page(k: Kernel): Page | null {
   const st = ramState(k);
