@@ -35,7 +35,10 @@ function checkRange(what: string, v: unknown, limit: number): number {
 
 /**
  * Boots the memory model (what setup_arch / paging_init / sparse_init and
- * memory_dev_init leave behind): the paging mode decides MAX_PHYSMEM_BITS
+ * memory_dev_init leave behind). A simulator entry point, not a model of
+ * init/main.c's `mm_init(void)` (which sets up the allocators after this
+ * state exists): it takes the machine's memory layout and returns the
+ * memory model's state. The paging mode decides MAX_PHYSMEM_BITS
  * (46 or 52) and NR_MEM_SECTIONS (2^19 or 2^25); every section touched by
  * System RAM is present, has a memmap and is online, with a memory block.
  * RAM pages start free (refcount 0) in DMA / DMA32 / Normal by address;

@@ -420,7 +420,7 @@ function __split_huge_pmd_locked(k: Kernel, vma: VmAreaStruct, t: PteTable, hadd
   const st = k.state(HUGE);
   st.stats.splitPmd++;
   if (is_huge_zero_pmd(k, pmd)) {
-    const zero = pte_mkspecial(pfn_pte(my_zero_pfn(k), vma.vm_page_prot));
+    const zero = pte_mkspecial(pfn_pte(my_zero_pfn(k, haddr), vma.vm_page_prot));
     ptes.fill(zero);
     t.huge = 0;
     t.ptes = ptes;

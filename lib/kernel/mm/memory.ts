@@ -460,7 +460,7 @@ export function do_anonymous_page(k: Kernel, vmf: VmFault, t: PteTable): number 
   const ptes = t.ptes!;
   const i = pte_index(vmf.address);
   if ((vmf.flags & FAULT_FLAG_WRITE) === 0) {
-    const entry = pte_mkspecial(pfn_pte(my_zero_pfn(k), vma.vm_page_prot));
+    const entry = pte_mkspecial(pfn_pte(my_zero_pfn(k, vmf.address), vma.vm_page_prot));
     if (ptes[i] !== 0) return 0;
     ptes[i] = entry;
     st.zero++;
@@ -469,7 +469,7 @@ export function do_anonymous_page(k: Kernel, vmf: VmFault, t: PteTable): number 
     return 0;
   }
   anon_vma_prepare(k, vma);
-  const page = alloc_zeroed_user_highpage_movable(k);
+  const page = alloc_zeroed_user_highpage_movable(k, vma, vmf.address);
   if (page === null) return VM_FAULT_OOM;
   setPageFlag2(k, page, PG_uptodate | PG_swapbacked | PG_lru, true);
   let entry = pfn_pte(page, vma.vm_page_prot);
@@ -548,7 +548,7 @@ export function cow_user_page(
   vma: VmAreaStruct,
 ): void {
   if (src >= 0) {
-    copy_user_highpage(k, dst, src);
+    copy_user_highpage(k, dst, src, va, vma);
     return;
   }
   const buf = new Int32Array(WORDS_PER_PAGE);
@@ -573,7 +573,7 @@ export function wp_page_copy(k: Kernel, vmf: VmFault, t: PteTable): number {
   anon_vma_prepare(k, vma);
   let newp: Page | null;
   if (is_zero_pfn(k, pte_pfn(vmf.orig_pte))) {
-    newp = alloc_zeroed_user_highpage_movable(k);
+    newp = alloc_zeroed_user_highpage_movable(k, vma, vmf.address);
     if (newp === null) {
       if (old >= 0) put_page(k, old);
       return VM_FAULT_OOM;
@@ -719,7 +719,7 @@ export function do_fault(k: Kernel, vmf: VmFault, t: PteTable): number {
       if (k.trace.on) traceFault(k, "cow", vmf, ret);
       return ret;
     }
-    copy_user_highpage(k, cow, vmf.page);
+    copy_user_highpage(k, cow, vmf.page, vmf.address, vma);
     setPageFlag2(k, cow, PG_uptodate | PG_swapbacked | PG_lru, true);
     ret |= alloc_set_pte(k, vmf, t);
     if ((ret & VM_FAULT_LOCKED) !== 0) unlock_page(k, vmf.page);

@@ -24,6 +24,7 @@ import type { Kernel, SubsystemKey } from "../kernel.ts";
 import { PAGE_SIZE, PAGES_PER_SECTION } from "./constants.ts";
 import { EXT_CHUNK, EXT_STRIDE, pageExt } from "./page-ext.ts";
 import type { Page } from "./types.ts";
+import type { VmAreaStruct } from "./mm-types.ts";
 import { HUB } from "./hub.ts";
 import { sectionOf } from "./mmzone.ts";
 
@@ -356,8 +357,19 @@ export function copy_highpage(k: Kernel, to: Page, from: Page): void {
   if (cs.suppressCharge === 0) k.clock.advance(cs.copyNs);
 }
 
-/** copy_user_highpage(to, from, vaddr, vma): copy_highpage on x86. */
-export function copy_user_highpage(k: Kernel, to: Page, from: Page): void {
+/**
+ * copy_user_highpage(to, from, vaddr, vma) (include/linux/highmem.h):
+ * copy_highpage on x86. `vaddr` and `vma` are the user mapping the copy is
+ * for; they matter only to architectures with aliasing caches, so the model
+ * does not use them (as x86 does not).
+ */
+export function copy_user_highpage(
+  k: Kernel,
+  to: Page,
+  from: Page,
+  _vaddr: number,
+  _vma: VmAreaStruct,
+): void {
   copy_highpage(k, to, from);
 }
 

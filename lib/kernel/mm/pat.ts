@@ -16,16 +16,19 @@ import type { Kernel } from "../kernel.ts";
 import { EINVAL, ENOMEM } from "../errno.ts";
 import { pr_info, WARN } from "../printk.ts";
 import { PAGE_SIZE } from "./constants.ts";
-import { MM, type MmState } from "./mmzone.ts";
+import { MM } from "./mmzone.ts";
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, "0")}`;
 }
 
-/** pat_pagerange_is_ram(start, end): 1 all RAM, 0 none, -1 mixed. */
-function pat_pagerange_is_ram(mm: MmState, start: number, end: number): number {
+/**
+ * pat_pagerange_is_ram(start, end) (arch/x86/mm/pat.c, static): 1 all RAM,
+ * 0 none, -1 mixed. (The kernel's legacy-ISA clamp is not modelled.)
+ */
+function pat_pagerange_is_ram(k: Kernel, start: number, end: number): number {
   let ram = 0;
-  for (const r of mm.ram) {
+  for (const r of k.state(MM).ram) {
     const a = Math.max(start, r.start);
     const b = Math.min(end, r.end);
     if (a < b) ram += b - a;
@@ -52,7 +55,7 @@ export function track_pfn_remap(
   const mm = k.state(MM);
   const start = pfn * PAGE_SIZE;
   const end = start + size;
-  const is_ram = pat_pagerange_is_ram(mm, start, end);
+  const is_ram = pat_pagerange_is_ram(k, start, end);
   if (is_ram !== 0) return 0; // the RAM branch (also taken for a mixed range): no reservation
   if (start >= end) {
     WARN(k, true, `reserve_memtype failed: [mem ${hex(start)}-${hex(end - 1)}], req write-back`);
@@ -77,7 +80,7 @@ export function untrack_pfn(k: Kernel, vma: null, pfn: number, size: number): vo
   if (!mm.patEnabled) return;
   const start = pfn * PAGE_SIZE;
   const end = start + size;
-  const is_ram = pat_pagerange_is_ram(mm, start, end);
+  const is_ram = pat_pagerange_is_ram(k, start, end);
   if (is_ram !== 0) return;
   const i = mm.pat.findIndex((r) => r.start === start && r.end === end);
   let ret = 0;

@@ -37,6 +37,7 @@ import {
 } from "./page-ext.ts";
 import { clear_highpage_reset, clearRecordAt } from "./page-contents.ts";
 import type { Page } from "./types.ts";
+import type { VmAreaStruct } from "./mm-types.ts";
 import { HUB, type MmHub } from "./hub.ts";
 
 /** HPAGE_PMD_ORDER: a THP is 512 pages (2 MiB). */
@@ -157,16 +158,26 @@ function prepNewPage(k: Kernel, mm: MmState, st: RamAllocState, page: Page): voi
       return;
     }
   }
-  if (s.ref(i) !== 0) bad_page(k, page);
+  if (s.ref(i) !== 0) bad_page(k, page, "nonzero _count", 0); // check_new_page_bad (v4.20/v5.0 wording)
   s.setRef(i, 1);
 }
 
-/** bad_page(page, reason, bad_flags) (mm/page_alloc.c): "Bad page state" for a page handed out while in use. */
-function bad_page(k: Kernel, page: Page): never {
+/**
+ * bad_page(page, reason, bad_flags) (mm/page_alloc.c): "Bad page state" for a
+ * page handed out while in use, with __dump_page's "page dumped because:
+ * <reason>" and, when some of `bad_flags` are set in page->flags, "bad because
+ * of flags". The kernel then taints and carries on (check_new_pages skips the
+ * page); the model stops with a BUG instead, as a model bug.
+ */
+function bad_page(k: Kernel, page: Page, reason: string, bad_flags: number): never {
   k.dmesg.printk(
     "alert",
     `BUG: Bad page state in process ${k.currentDesc.comm}  pfn:${page.toString(16)}`,
   );
+  k.dmesg.printk("alert", `page dumped because: ${reason}`);
+  const s = sectionOf(k.state(HUB).mm, page);
+  const flags = s === null ? 0 : (s.word(pageIdx(page)) & bad_flags) >>> 0;
+  if (flags !== 0) k.dmesg.printk("alert", `bad because of flags: 0x${flags.toString(16)}`);
   return k.BUG("mm/page_alloc.c:prep_new_page");
 }
 
@@ -226,11 +237,17 @@ export function alloc_page(k: Kernel, gfp = 0): Page | null {
 }
 
 /**
- * alloc_zeroed_user_highpage_movable(vma, vaddr): a page that reads as
- * zeros (the model's fresh pages have no chunk; a reused page's chunk was
- * dropped when it was freed).
+ * alloc_zeroed_user_highpage_movable(vma, vaddr) (include/linux/highmem.h):
+ * a page that reads as zeros (the model's fresh pages have no chunk; a
+ * reused page's chunk was dropped when it was freed), or null. `vma` and
+ * `vaddr` are the mapping the page is for; the model has one node and no
+ * mempolicy, so they choose nothing.
  */
-export function alloc_zeroed_user_highpage_movable(k: Kernel): Page | null {
+export function alloc_zeroed_user_highpage_movable(
+  k: Kernel,
+  _vma: VmAreaStruct,
+  _vaddr: number,
+): Page | null {
   return alloc_pages(k, 0, 0);
 }
 
@@ -346,11 +363,13 @@ export function freeRamPageIn(k: Kernel, s: MemSection, i: number, head: Page): 
 const PG_HUGETLB_BIT = 128;
 
 /**
- * The zero page (ZERO_PAGE / my_zero_pfn): one reserved RAM page that reads
- * as zeros and is mapped read-only (pte_special) wherever a read fault hits
- * an untouched anonymous page.
+ * my_zero_pfn(addr) (include/asm-generic/pgtable.h): the pfn of the zero
+ * page (ZERO_PAGE(addr)), one reserved RAM page that reads as zeros and is
+ * mapped read-only (pte_special) wherever a read fault hits an untouched
+ * anonymous page. `addr` is the user address being mapped; x86 has a single
+ * zero page, so it does not choose anything (as in the kernel).
  */
-export function my_zero_pfn(k: Kernel): number {
+export function my_zero_pfn(k: Kernel, _addr: number): number {
   const st = ramState(k);
   if (st.zeroPfn < 0) {
     // empty_zero_page is a static page of the kernel image: setting it up lazily here
@@ -371,8 +390,11 @@ export function is_zero_pfn(k: Kernel, pfn: number): boolean {
 }
 
 /**
- * mm_get_huge_zero_page: the huge zero page (an order-9 block that reads as
- * zeros), allocated on first use and kept; null if no 2 MiB block is free.
+ * get_huge_zero_page() (mm/huge_memory.c, static): the huge zero page (an
+ * order-9 block that reads as zeros), allocated on first use, or null if no
+ * 2 MiB block is free. The model keeps it for good: no huge_zero_refcount,
+ * no shrinker, and no per-mm MMF_HUGE_ZERO_PAGE, so the fault path calls
+ * this where the kernel calls mm_get_huge_zero_page(vma->vm_mm).
  */
 export function get_huge_zero_page(k: Kernel): Page | null {
   const st = ramState(k);

@@ -36,7 +36,9 @@ export function sparse_index_init(k: Kernel, section_nr: number, _nid: number): 
  * sparse_add_one_section(pgdat, start_pfn, altmap) (mm/sparse.c): gives the
  * section at start_pfn a memmap (through vmemmap, from the altmap if given)
  * and marks it present with a memmap — not online. Its struct pages are
- * poisoned until a memmap init writes them.
+ * poisoned until a memmap init writes them. The model keeps v4.20's
+ * signature at every level: v5.0 takes `int nid` where v4.20 takes the
+ * node's pgdat (only pgdat->node_id is read), the same node either way.
  *
  * Returns 0; -ENOMEM when the memmap ("vmemmap_populate") or the usemap
  * ("sparse_add_one_section" fault point) cannot be allocated — in the latter

@@ -1,10 +1,12 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { proc } from "./_proc.ts";
+import { anon, proc } from "./_proc.ts";
+import { find_vma } from "../../../lib/kernel/mm/mm-types.ts";
 import {
   clear_highpage,
   CONTENTS,
   contentsFootprint,
   copy_highpage,
+  copy_user_highpage,
   pageChunk,
   pageReadWord,
   pageReadWords,
@@ -62,4 +64,18 @@ Deno.test("page contents: compact chunks grow into full buffers; a freed page dr
   assertEquals(ramStats(k).chunks, chunks - 1);
   clear_highpage(k, p);
   assertThrows(() => pageReadWord(k, p, 1024), RangeError);
+});
+
+Deno.test("copy_user_highpage(to, from, vaddr, vma): takes the user address and VMA after the pages, as include/linux/highmem.h's does; the copy is copy_highpage's", () => {
+  assertEquals(copy_user_highpage.length, 5, "(k, to, from, vaddr, vma)");
+  const { k, p } = proc();
+  const addr = anon(p, 1);
+  const vma = find_vma(p.mm, addr)!;
+  const a = alloc_page(k)!, b = alloc_page(k)!;
+  pageWriteWord(k, a, 5, 42);
+  copy_user_highpage(k, b, a, addr, vma);
+  assert(pagesEqual(k, a, b));
+  assertEquals(pageReadWord(k, b, 5), 42);
+  put_page(k, a);
+  put_page(k, b);
 });
