@@ -296,14 +296,15 @@ export function module_put(mod: Module | null): void {
 }
 
 /**
- * __debug_locks_off() (lib/debug_locks.c): turns lock debugging off and
- * returns whether it was on. Every kernel starts with it on.
+ * __debug_locks_off() (include/linux/debug_locks.h): turns lock debugging
+ * off and returns the old value of debug_locks — 1 if it was on, 0 if not
+ * (`xchg(&debug_locks, 0)`). Every kernel starts with it on.
  */
-export function __debug_locks_off(k: Kernel): boolean {
+export function __debug_locks_off(k: Kernel): number {
   const t = k.state(MODULES);
   const was = t.debugLocks;
   t.debugLocks = false;
-  return was;
+  return was ? 1 : 0;
 }
 
 /**
