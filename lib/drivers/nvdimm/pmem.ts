@@ -239,7 +239,7 @@ export function* pmem_attach_disk(k: Kernel, dev: Device, ns: Namespace): KGen<n
     dev_warn(k, dev, `could not reserve region ${r}`);
     return -EBUSY;
   }
-  const q = blk_alloc_queue_node(k, 0, -1, ns.disk?.name ?? dev.name);
+  const q = blk_alloc_queue_node(k, 0, -1, null, ns.disk?.name ?? dev.name);
   if (q === null) return -ENOMEM;
   pmem.queue = q;
   // 50f44ee7248a: the queue's blk_cleanup_queue moves into pgmap->cleanup
