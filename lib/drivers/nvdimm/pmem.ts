@@ -166,13 +166,15 @@ export function* setup_pagemap_fsdax(k: Kernel, dev: Device, pgmap: DevPagemap):
 }
 
 /**
- * pmem_should_map_pages(dev): struct pages for a raw namespace only on a
- * region with ND_REGION_PAGEMAP — the legacy e820 (memmap=) pmem ranges,
- * provider "e820" here — and not with force_raw.
+ * pmem_should_map_pages(dev) (drivers/nvdimm/namespace_devs.c): struct
+ * pages for a raw namespace only on a region with ND_REGION_PAGEMAP — the
+ * legacy e820 (memmap=) pmem ranges, provider "e820" here — and not for a
+ * pfn device (is_nd_pfn) or with force_raw.
  */
-export function pmem_should_map_pages(_k: Kernel, ns: Namespace, isPfn: boolean): boolean {
+export function pmem_should_map_pages(k: Kernel, dev: Device): boolean {
+  const ns = to_ndns(k, dev);
   if (ns.bus.provider !== "e820") return false;
-  if (isPfn || ns.forceRaw) return false;
+  if (nd_claim_of(k, dev)?.kind === "pfn" || ns.forceRaw) return false;
   return true;
 }
 
@@ -262,7 +264,7 @@ export function* pmem_attach_disk(k: Kernel, dev: Device, ns: Namespace): KGen<n
     pmem.pfn_flags |= PFN_MAP;
     bbStart = pgmap.res.start + pmem.data_offset;
     bbEnd = pgmap.res.end;
-  } else if (pmem_should_map_pages(k, ns, is_nd_pfn)) {
+  } else if (pmem_should_map_pages(k, dev)) {
     pgmap.res = { start: ns.start, end: ns.end };
     pgmap.altmap_valid = false;
     if ((yield* setup_pagemap_fsdax(k, dev, pgmap)) !== 0) return -ENOMEM;
@@ -311,8 +313,10 @@ export function* nd_pmem_probe(k: Kernel, dev: Device): KGen<number> {
   return yield* pmem_attach_disk(k, dev, ns);
 }
 
-/** nd_pmem_remove(dev): nvdimm_flush (nothing to model); devres does the rest. */
-export function nd_pmem_remove(_k: Kernel, _dev: Device): void {}
+/** nd_pmem_remove(dev): nvdimm_flush (nothing to model); devres does the rest. 0, as the kernel's. */
+export function nd_pmem_remove(_k: Kernel, _dev: Device): number {
+  return 0;
+}
 
 /** The nd_pmem driver (one per kernel is enough; it carries no state). */
 export function ndPmemDriver(): Driver {
