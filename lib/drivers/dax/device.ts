@@ -456,8 +456,7 @@ export const dax_vm_ops: DaxVmOps = {
  * dax_mmap(filp, vma) (the char device's ->mmap): check_vma under
  * dax_read_lock; on success the VMA gets dax_vm_ops and VM_HUGEPAGE.
  */
-export function dax_mmap(k: Kernel, vma: VmAreaStruct): number {
-  const filp = vma.vm_file as DaxFile;
+export function dax_mmap(k: Kernel, filp: DaxFile, vma: VmAreaStruct): number {
   const dev_dax = filp.private_data;
   if (dev_dax.dev !== null && k.tracing) dev_dbg(k, dev_dax.dev, "trace");
   const id = dax_read_lock(k);
@@ -480,7 +479,7 @@ export function dax_open(k: Kernel, path: string, writable: boolean): DaxFile | 
   if (dev_dax === undefined || !dev_dax.cdevLive) return null;
   const f = new DaxFile(dev_dax, writable);
   set_inode_dax(k, f.f_mapping);
-  f.mmap = dax_mmap;
+  f.mmap = (kk, vma) => dax_mmap(kk, f, vma); // call_mmap: file->f_op->mmap(file, vma)
   return f;
 }
 

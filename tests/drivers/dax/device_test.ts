@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { devdax, mapDax } from "./_rig.ts";
 import { devmapTables } from "../../../lib/kernel/mm/devmap-mm.ts";
-import { dax_get_unmapped_area } from "../../../lib/drivers/dax/device.ts";
+import { dax_get_unmapped_area, dax_mmap, dax_vm_ops } from "../../../lib/drivers/dax/device.ts";
+import { find_vma } from "../../../lib/kernel/mm/mm-types.ts";
 import { userLoad32, userStore32, userTouch } from "../../../lib/drivers/dax/uaccess.ts";
 import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";
 import { mappingId, page_index, page_mapping_raw } from "../../../lib/kernel/mm/page-ext.ts";
@@ -86,4 +87,13 @@ Deno.test("device-dax: disabling the namespace zaps every mapping first (unregis
     // check_vma finds the dax device dead: -ENXIO → VM_FAULT_SIGBUS
     assertEquals(userTouch(t.k, t.p, base + 8, false), 7);
   }
+});
+
+Deno.test("dax_mmap(filp, vma): the kernel's arguments — the file's dev_dax is checked and the VMA gets dax_vm_ops", () => {
+  const t = devdax(2 ** 21);
+  const a = mapDax(t, 2 ** 22);
+  const vma = find_vma(t.p.mm, a)!;
+  vma.vm_ops = null;
+  assertEquals(dax_mmap(t.k, t.f, vma), 0);
+  assert(vma.vm_ops === dax_vm_ops);
 });
