@@ -487,15 +487,28 @@ export function dax_open(k: Kernel, path: string, writable: boolean): DaxFile | 
  * dax_get_unmapped_area(filp, addr, len, pgoff, flags): without a hint,
  * an address for `len` bytes whose offset from the region's align matches
  * the file offset's (searching len + align and rounding in). Returns the
- * address or -errno (get_unmapped_area's).
+ * address or -errno (get_unmapped_area's). `mm` is the kernel's
+ * current->mm. `flags` goes to mm->get_unmapped_area in the kernel; the
+ * model's search takes no flags. A non-zero hint `addr` (the kernel's
+ * plain mm->get_unmapped_area with that hint) is a RangeError: the model's
+ * search takes no hint.
  */
 export function dax_get_unmapped_area(
   _k: Kernel,
-  filp: DaxFile,
   mm: MmStruct,
+  filp: DaxFile,
+  addr: number,
   len: number,
   pgoff: number,
+  _flags: number,
 ): number {
+  if (addr !== 0) {
+    throw new RangeError(
+      `Cannot place a /dev/dax mapping at hint 0x${
+        addr.toString(16)
+      }: the model's get_unmapped_area takes no hint (pass 0, or mmap with MAP_FIXED)`,
+    );
+  }
   const align = filp.private_data.region.align;
   const off = pgoff * PAGE_SIZE;
   const off_end = off + len;

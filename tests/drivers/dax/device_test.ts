@@ -16,7 +16,7 @@ Deno.test("device-dax: MAP_PRIVATE is refused (-EINVAL, 'attempted private mappi
   const log = t.k.dmesg.lines.map((l) => l.text).join("\n");
   assertStringIncludes(log, "dax0.0: test: dax_mmap: fail, attempted private mapping");
   // 2 MiB align: a VMA starting 4 KiB off a 2 MiB boundary is refused
-  const a = dax_get_unmapped_area(t.k, t.f, t.p.mm, 2 ** 22, 0);
+  const a = dax_get_unmapped_area(t.k, t.p.mm, t.f, 0, 2 ** 22, 0, 0);
   assertEquals(t.p.mmap(a + 4096, 2 ** 22, PROT_READ, MAP_SHARED | MAP_FIXED, t.f, 0), -22);
   assertStringIncludes(t.k.dmesg.lines.map((l) => l.text).join("\n"), "fail, unaligned vma");
   assertEquals(a % 2 ** 21, 0);
@@ -96,4 +96,19 @@ Deno.test("dax_mmap(filp, vma): the kernel's arguments — the file's dev_dax is
   vma.vm_ops = null;
   assertEquals(dax_mmap(t.k, t.f, vma), 0);
   assert(vma.vm_ops === dax_vm_ops);
+});
+
+Deno.test("dax_get_unmapped_area(filp, addr, len, pgoff, flags): the kernel's arguments after the model's mm; an aligned address without a hint, a hint refused", () => {
+  const t = devdax(2 ** 21);
+  const a = dax_get_unmapped_area(t.k, t.p.mm, t.f, 0, 2 ** 22, 0, 0);
+  assert(a > 0);
+  assertEquals(a % 2 ** 21, 0);
+  // pgoff 1: the address's offset from a 2 MiB boundary is the file offset's
+  const b = dax_get_unmapped_area(t.k, t.p.mm, t.f, 0, 2 ** 22, 1, 0);
+  assertEquals(b % 2 ** 21, 4096);
+  assertThrows(
+    () => dax_get_unmapped_area(t.k, t.p.mm, t.f, a, 2 ** 22, 0, 0),
+    RangeError,
+    "no hint",
+  );
 });
