@@ -367,6 +367,11 @@ function __dev_dax_pte_fault(k: Kernel, dev_dax: DevDax, vmf: VmFault, pfn: PfnT
   return vmf_insert_mixed(k, vmf.vma, vmf.address, pfn);
 }
 
+/**
+ * __dev_dax_pmd_fault(dev_dax, vmf, pfn) and __dev_dax_pud_fault(dev_dax,
+ * vmf, pfn) in one: the kernel's two differ only in the entry size
+ * (`fault_size`), the insert call and the name their messages print (`func`).
+ */
 function __dev_dax_huge_fault(
   k: Kernel,
   dev_dax: DevDax,
@@ -469,9 +474,11 @@ export function dax_mmap(k: Kernel, filp: DaxFile, vma: VmAreaStruct): number {
 }
 
 /**
- * dax_open(inode, filp) for "/dev/daxX.Y": the file shares the dax inode's
- * mapping, which is S_DAX. Null when no such char device exists (-ENXIO to
- * the opener).
+ * open(2) of "/dev/daxX.Y", with dax_open(inode, filp)'s work: the file
+ * shares the dax inode's mapping, which is S_DAX. The model has no VFS to
+ * look the path up and build the file, so this takes the path and returns
+ * the file — null when no such char device exists (-ENXIO to the opener) —
+ * where the kernel's dax_open fills `filp` and returns 0.
  */
 export function dax_open(k: Kernel, path: string, writable: boolean): DaxFile | null {
   const name = path.replace(/^\/dev\//, "");

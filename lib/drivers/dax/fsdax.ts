@@ -313,7 +313,10 @@ function dax_iomap_pmd_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number
 
 /**
  * dax_iomap_fault(vmf, pe_size, pfnp, iomap_errp, ops) for a DAX file:
- * the pte or pmd fault; PUD-size faults fall back. Charges one DAX fault of
+ * the pte or pmd fault; PUD-size faults fall back. `pfnp` and `iomap_errp`
+ * (out-parameters only the synchronous-fault path reads) and `ops` (the
+ * filesystem's iomap_ops: the model's one file system maps through the
+ * inode) are left out. Charges one DAX fault of
  * simulated time when the fault is handled here.
  */
 export function dax_iomap_fault(k: Kernel, vmf: VmFault, pe_size: PageEntrySize): number {

@@ -149,7 +149,7 @@ export function* __wrap_devm_memremap(
   return yield* devm_memremap(k, dev, offset, size, flags);
 }
 
-/** __wrap_phys_to_pfn_t(addr, flags): PFN_MAP cleared for a fake range. */
+/** __wrap_phys_to_pfn_t(addr, flags): PFN_MAP cleared for a fake range. `out` is the model's phys_to_pfn_t's (it fills and returns it). */
 export function __wrap_phys_to_pfn_t(k: Kernel, addr: number, flags: number, out: PfnT): PfnT {
   if (get_nfit_res(k, addr) !== null) flags &= ~PFN_MAP;
   return phys_to_pfn_t(addr, flags, out);

@@ -184,7 +184,8 @@ export function pmem_should_map_pages(k: Kernel, dev: Device): boolean {
  * phys_addr + data_offset + pgoff pages (pmem->pfn_flags) and the pages
  * available from there (nr_pages when the disk has any badblocks).
  * nfit_test's override (tools/testing/nvdimm/pmem-dax.c) limits its fake
- * ranges to one page per call.
+ * ranges to one page per call. The out-parameter `kaddr` is left out, as
+ * in dax_direct_access.
  */
 export function __pmem_direct_access(
   k: Kernel,
