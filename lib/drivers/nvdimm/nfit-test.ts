@@ -260,7 +260,9 @@ export function nfitTestIomapModule(k: Kernel): ModuleInfo {
  * nfit_test_setup: registers one fake resource per SPA range of the
  * nfit_test buses (buffers at increasing vmalloc addresses), loads
  * nfit_test_iomap, and links the drivers against the wrappers. Returns the
- * module load's result (0).
+ * module load's result (0). Not the shape of iomap.c's void
+ * nfit_test_setup(lookup, evaluate), which only installs nfit_test.ko's
+ * lookup: the model has no nfit_test.ko, so this does its setup too.
  */
 export function nfit_test_setup(k: Kernel, buses: readonly NvdimmBus[]): number {
   const st = k.state(NFIT_TEST);
