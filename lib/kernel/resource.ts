@@ -190,7 +190,9 @@ export function DEFINE_RES_MEM_NAMED(start: number, size: number, name: string |
  * The resource part of lib/vsprintf.c: "%pR" (fmt "R", decoded) or "%pr"
  * (fmt "r", raw flags): "[mem 0x3fffc0000000-0x3fffffffffff]",
  * "[mem 0x100000000-0x13fffffff flags 0x80000200]". Memory addresses are
- * zero-padded to 8 hex digits, I/O ports to 4.
+ * zero-padded to 8 hex digits, I/O ports to 4. vsprintf's resource_string(buf,
+ * end, res, spec, fmt) writes into [buf, end) with the field spec; the
+ * model returns the string, so `buf`, `end` and `spec` are left out.
  */
 export function resource_string(res: Resource, fmt: "R" | "r"): string {
   let decode = fmt === "R";

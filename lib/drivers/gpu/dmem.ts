@@ -362,7 +362,12 @@ export function nouveau_dmem_page_chunk(k: Kernel, drm: NouveauDrm, page: Page):
   return c;
 }
 
-/** The VRAM byte address of device page `page` (chunk index + bo offset). */
+/**
+ * The VRAM byte address of device page `page` (chunk index + bo offset):
+ * v5.2's nouveau_dmem.c computes it inline from the page's chunk
+ * (`((page_to_pfn(page) - chunk->pfn_first) << PAGE_SHIFT) + bo offset`); the
+ * model names the step and passes `drm` to reach its dmem.
+ */
 export function nouveau_dmem_page_addr(k: Kernel, drm: NouveauDrm, page: Page): number {
   const c = nouveau_dmem_page_chunk(k, drm, page);
   return (page - c.pfn_first) * 4096 + c.bo!.offset;
