@@ -120,9 +120,14 @@ export function nouveau_bo_pin(_k: Kernel, bo: NouveauBo): number {
   return 0;
 }
 
-/** nouveau_bo_unpin(bo). */
-export function nouveau_bo_unpin(_k: Kernel, bo: NouveauBo): void {
+/**
+ * nouveau_bo_unpin(bo) (nouveau_bo.c): drops a pin. 0, as the kernel's int
+ * return on success (its -errno comes from reserving the TTM bo, which the
+ * model does not do).
+ */
+export function nouveau_bo_unpin(_k: Kernel, bo: NouveauBo): number {
   if (bo.pin_refcnt > 0) bo.pin_refcnt--;
+  return 0;
 }
 
 /** nouveau_bo_ref(NULL, &bo): drops the only reference; the VRAM goes back to the manager. */
