@@ -1007,7 +1007,7 @@ export class World {
     if (f === null) return "no char device";
     const len = 2 ** 21;
     const addr = pr.p.mmap(
-      dax_get_unmapped_area(this.k, f, pr.p.mm, len, 0),
+      dax_get_unmapped_area(this.k, pr.p.mm, f, 0, len, 0, 0),
       len,
       PROT_READ | PROT_WRITE,
       MAP_SHARED | MAP_FIXED,

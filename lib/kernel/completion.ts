@@ -34,9 +34,13 @@ export class Completion {
   }
 }
 
-/** init_completion(): a fresh completion. */
-export function init_completion(name: string): Completion {
-  return new Completion(name);
+/**
+ * init_completion(x) (include/linux/completion.h): done = 0 — the
+ * completion `x` (made with `new Completion(name)`, the model's
+ * DECLARE_COMPLETION) starts over with nothing completed.
+ */
+export function init_completion(x: Completion): void {
+  x.done = 0;
 }
 
 /** reinit_completion(): done = 0. */

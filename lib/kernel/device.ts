@@ -14,8 +14,12 @@ import { Mutex, mutex_lock, mutex_unlock } from "./mutex.ts";
 
 /** A driver's probe: 0 or -errno. May sleep (a generator) or not. */
 export type ProbeFn = (k: Kernel, dev: Device) => KGen<number> | number;
-/** A driver's remove. May sleep. */
-export type RemoveFn = (k: Kernel, dev: Device) => KGen<void> | void;
+/**
+ * A driver's remove: struct device_driver's `int (*remove)(struct device *)`
+ * (0 or -errno, which the driver core ignores) — or, for a bus whose remove
+ * returns void (pci_driver's), nothing. May sleep.
+ */
+export type RemoveFn = (k: Kernel, dev: Device) => KGen<number | void> | number | void;
 
 /** struct device_driver. */
 export class Driver {

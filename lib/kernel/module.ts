@@ -229,9 +229,10 @@ export function exportedSymbols(k: Kernel): KernelSymbol[] {
  * vmlinux's tables, then each formed module's, newest first. With `gplok`
  * false a GPL_ONLY symbol does not match (the search goes on and fails);
  * with `warn`, a WILL_BE_GPL_ONLY match for a non-GPL caller prints the
- * "will not be allowed in the future" warning. Returns the symbol (its
- * `owner` is the kernel's *owner), or NULL after pr_debug "Failed to find
- * symbol <name>".
+ * "will not be allowed in the future" warning. Returns the symbol, or NULL
+ * after pr_debug "Failed to find symbol <name>". The out-parameters `owner`
+ * and `crc` are left out: the symbol's `owner` is the kernel's *owner, and
+ * the model has no symbol versions (CONFIG_MODVERSIONS).
  */
 export function find_symbol(
   k: Kernel,
@@ -296,14 +297,15 @@ export function module_put(mod: Module | null): void {
 }
 
 /**
- * __debug_locks_off() (lib/debug_locks.c): turns lock debugging off and
- * returns whether it was on. Every kernel starts with it on.
+ * __debug_locks_off() (include/linux/debug_locks.h): turns lock debugging
+ * off and returns the old value of debug_locks — 1 if it was on, 0 if not
+ * (`xchg(&debug_locks, 0)`). Every kernel starts with it on.
  */
-export function __debug_locks_off(k: Kernel): boolean {
+export function __debug_locks_off(k: Kernel): number {
   const t = k.state(MODULES);
   const was = t.debugLocks;
   t.debugLocks = false;
-  return was;
+  return was ? 1 : 0;
 }
 
 /**
@@ -380,7 +382,10 @@ function checkInfo(info: ModuleInfo): void {
 
 /**
  * load_module(info, uargs, flags) (kernel/module.c, v4.20), for a module
- * described by `info`. In order:
+ * described by `info` (the model's struct load_info: what the ELF image
+ * says); `uargs` (module parameters) and `flags` (MODULE_INIT_IGNORE_*,
+ * finit_module's) are left out — the model's modules take no parameters
+ * and carry no version magic to ignore. In order:
  * 1. check_modinfo: no "intree" tag → "<mod>: loading out-of-tree module
  *    taints kernel." (once per boot) and taint "O"; set_license: a licence
  *    that is not GPL-compatible → "<mod>: module license '<lic>' taints
@@ -502,7 +507,7 @@ export function insmod(k: Kernel, info: ModuleInfo): { ret: number; log: string[
  * -EWOULDBLOCK (-EAGAIN) while other modules use its symbols or references
  * are held; -EBUSY if it is not live, or has init but no exit. Otherwise
  * runs exit, drops the references it holds and removes it with its exports;
- * 0. Forced unload (O_TRUNC) is not modelled.
+ * 0. Forced unload (O_TRUNC) is not modelled, so `flags` is left out.
  */
 export function delete_module(k: Kernel, name: string): number {
   const mod = find_module(k, name);

@@ -376,6 +376,10 @@ export function percpu_ref_is_zero(ref: PercpuRef): boolean {
   return !ref.bias && ref.count === 0;
 }
 
+/**
+ * percpu_ref_switch_to_atomic_rcu(rcu): the call_rcu_sched callback; `ref`
+ * is the percpu_ref embedding the rcu_head (the kernel's container_of).
+ */
 function percpu_ref_switch_to_atomic_rcu(k: Kernel, ref: PercpuRef): void {
   const p = ref.pcpu;
   if (p === null) {
@@ -415,7 +419,7 @@ function __percpu_ref_switch_to_atomic(
   ref.count++; // keep the ref alive across the grace period
   ref.confirmSwitch = confirm ?? (() => {});
   if (k.tracing) emit(k, ref, "switch_to_atomic", 0);
-  call_rcu_sched(k, () => percpu_ref_switch_to_atomic_rcu(k, ref));
+  call_rcu_sched(k, ref, (rcu) => percpu_ref_switch_to_atomic_rcu(k, rcu));
 }
 
 function __percpu_ref_switch_to_percpu(k: Kernel, ref: PercpuRef): void {

@@ -125,8 +125,17 @@ function free(root: RadixTreeRoot<unknown>): void {
   touch(root);
 }
 
-/** radix_tree_extend: adds nodes above the head until `index` fits; returns the new head's shift + 6. */
-function radix_tree_extend(root: RadixTreeRoot<unknown>, index: number, shift: number): number {
+/**
+ * radix_tree_extend(root, gfp, index, shift) (static): adds nodes above the
+ * head until `index` fits; returns the new head's shift + 6 (the model's
+ * node allocation does not fail: radix_tree_insert's fault point fails first).
+ */
+function radix_tree_extend(
+  root: RadixTreeRoot<unknown>,
+  _gfp: number,
+  index: number,
+  shift: number,
+): number {
   let maxshift = shift;
   while (index > shift_maxindex(maxshift)) maxshift += RADIX_TREE_MAP_SHIFT;
   let entry = root.head;
@@ -182,7 +191,7 @@ export function radix_tree_insert<T>(
   let child = r.head;
   let shift = child instanceof RadixTreeNode ? child.shift + RADIX_TREE_MAP_SHIFT : 0;
   if (index > r.maxIndex) {
-    shift = radix_tree_extend(r, index, shift);
+    shift = radix_tree_extend(r, 0, index, shift); // root_gfp_mask(root)
     child = r.head;
   }
   let node: RadixTreeNode | null = null;
@@ -266,11 +275,13 @@ export function radix_tree_delete<T>(root: RadixTreeRoot<T>, index: number): T |
   return entry as T;
 }
 
-function delete_node(r: RadixTreeRoot<unknown>, node: RadixTreeNode | null): void {
+/** delete_node(root, node) (static): frees empty nodes from `node` up, then shrinks; whether anything was freed. */
+function delete_node(r: RadixTreeRoot<unknown>, node: RadixTreeNode | null): boolean {
+  let deleted = false;
   while (node !== null) {
     if (node.count) {
-      if (node === r.head) radix_tree_shrink(r);
-      return;
+      if (node === r.head) deleted = radix_tree_shrink(r) || deleted;
+      return deleted;
     }
     const parent: RadixTreeNode | null = node.parent;
     if (parent !== null) {
@@ -280,11 +291,15 @@ function delete_node(r: RadixTreeRoot<unknown>, node: RadixTreeNode | null): voi
       r.head = null;
     }
     free(r);
+    deleted = true;
     node = parent;
   }
+  return deleted;
 }
 
-function radix_tree_shrink(r: RadixTreeRoot<unknown>): void {
+/** radix_tree_shrink(root) (static): drops heads with a single child in slot 0; whether it shrank. */
+function radix_tree_shrink(r: RadixTreeRoot<unknown>): boolean {
+  let shrunk = false;
   for (;;) {
     const node = r.head;
     if (!(node instanceof RadixTreeNode)) break;
@@ -295,7 +310,9 @@ function radix_tree_shrink(r: RadixTreeRoot<unknown>): void {
     r.head = child;
     node.count = 0;
     free(r);
+    shrunk = true;
   }
+  return shrunk;
 }
 
 /** Every (index, entry) in index order (for tests and debugging; cf. radix_tree_for_each_slot). */

@@ -15,9 +15,37 @@ function trace(k: Kernel, dev: Device, name: string) {
 }
 
 /**
- * devm_request_mem_region(dev, start, n, name) → __devm_request_region on
- * iomem_resource: the region, or NULL (on conflict, or when the node or the
- * resource cannot be allocated). Released with the device's devres.
+ * __devm_request_region(dev, parent, start, n, name) (kernel/resource.c):
+ * __request_region(parent, start, n, name, 0) with a devres node that
+ * releases it with the device's devres: the region, or NULL (on conflict,
+ * or when the node or the resource cannot be allocated — fault points
+ * "devm_kmalloc" and "request_mem_region").
+ */
+export function __devm_request_region(
+  k: Kernel,
+  dev: Device,
+  parent: Resource,
+  start: number,
+  n: number,
+  name: string,
+): Resource | null {
+  if (k.faults.shouldFail("devm_kmalloc")) return null;
+  const res = __request_region(k, parent, start, n, name, 0);
+  if (res === null) return null;
+  devres_add(k, dev, {
+    kind: "region",
+    name: "devm_region_release",
+    fn: null,
+    data: res,
+    release: (kk) => __release_region(kk, parent, start, n),
+    group: null,
+  });
+  return res;
+}
+
+/**
+ * devm_request_mem_region(dev, start, n, name) (include/linux/ioport.h):
+ * `__devm_request_region(dev, &iomem_resource, start, n, name)`.
  */
 export function devm_request_mem_region(
   k: Kernel,
@@ -26,19 +54,7 @@ export function devm_request_mem_region(
   n: number,
   name: string,
 ): Resource | null {
-  if (k.faults.shouldFail("devm_kmalloc")) return null;
-  const root = iomem_resource(k);
-  const res = __request_region(k, root, start, n, name, 0);
-  if (res === null) return null;
-  devres_add(k, dev, {
-    kind: "region",
-    name: "devm_region_release",
-    fn: null,
-    data: res,
-    release: (kk) => __release_region(kk, root, start, n),
-    group: null,
-  });
-  return res;
+  return __devm_request_region(k, dev, iomem_resource(k), start, n, name);
 }
 
 /** devm_release_mem_region(dev, start, n): release now and destroy the node (WARN_ON if missing). */

@@ -190,7 +190,9 @@ export function DEFINE_RES_MEM_NAMED(start: number, size: number, name: string |
  * The resource part of lib/vsprintf.c: "%pR" (fmt "R", decoded) or "%pr"
  * (fmt "r", raw flags): "[mem 0x3fffc0000000-0x3fffffffffff]",
  * "[mem 0x100000000-0x13fffffff flags 0x80000200]". Memory addresses are
- * zero-padded to 8 hex digits, I/O ports to 4.
+ * zero-padded to 8 hex digits, I/O ports to 4. vsprintf's resource_string(buf,
+ * end, res, spec, fmt) writes into [buf, end) with the field spec; the
+ * model returns the string, so `buf`, `end` and `spec` are left out.
  */
 export function resource_string(res: Resource, fmt: "R" | "r"): string {
   let decode = fmt === "R";
@@ -671,6 +673,11 @@ function find_next_iomem_res(
   };
 }
 
+/**
+ * __walk_iomem_res_desc(start, end, flags, desc, first_lvl, arg, func)
+ * (static): the walk behind walk_iomem_res_desc and walk_system_ram_res;
+ * `arg` is the closure `func` carries.
+ */
 function __walk_iomem_res_desc(
   k: Kernel,
   start: number,
@@ -712,7 +719,7 @@ export function walk_iomem_res_desc(
 /**
  * walk_system_ram_res(start, end, arg, func) (kernel/resource.c): as
  * walk_iomem_res_desc over the TOP-LEVEL resources that are
- * IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY.
+ * IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY. (`arg` is the closure.)
  */
 export function walk_system_ram_res(
   k: Kernel,
@@ -735,7 +742,7 @@ export function walk_system_ram_res(
  * walk_system_ram_range(start_pfn, nr_pages, arg, func) (kernel/resource.c,
  * generic version): calls `func(pfn, nr)` for the whole pages of each
  * top-level busy System RAM resource in the pfn range; returns as
- * walk_iomem_res_desc. page_is_ram(pfn) is `walk_system_ram_range(pfn, 1,
+ * walk_iomem_res_desc. (`arg` is the closure.) page_is_ram(pfn) is `walk_system_ram_range(pfn, 1,
  * ...) == 1` with a func returning 1.
  */
 export function walk_system_ram_range(

@@ -114,14 +114,18 @@ export function* synchronize_sched(k: Kernel): KGen<void> {
   yield* synchronize_rcu(k);
 }
 
-/** call_rcu(head, func): runs `func` after a grace period, in softirq context. */
-export function call_rcu(k: Kernel, func: () => void): void {
-  k.sched.rcu.call(func);
+/**
+ * call_rcu(head, func) (kernel/rcu/tree.c): runs `func(head)` after a grace
+ * period, in softirq context. The model has no struct rcu_head: `head` is
+ * the object that embeds it, so the callback's container_of is the identity.
+ */
+export function call_rcu<T>(k: Kernel, head: T, func: (head: T) => void): void {
+  k.sched.rcu.call(() => func(head));
 }
 
-/** call_rcu_sched(): the same engine as call_rcu in v4.20. */
-export function call_rcu_sched(k: Kernel, func: () => void): void {
-  k.sched.rcu.call(func);
+/** call_rcu_sched(head, func): the same engine as call_rcu in v4.20. See {@link call_rcu}. */
+export function call_rcu_sched<T>(k: Kernel, head: T, func: (head: T) => void): void {
+  k.sched.rcu.call(() => func(head));
 }
 
 /**

@@ -752,8 +752,8 @@ function xasSetRange(xas: Xas, first: number, last: number): void {
   xas.sibs = sibs;
 }
 
-/** __ffs(x) for 0 < x ≤ 2^53. */
-function ffs(x: number): number {
+/** __ffs(x) (include/asm-generic/bitops/__ffs.h): the 0-based index of the lowest set bit, for 0 < x ≤ 2^53. */
+function __ffs(x: number): number {
   let n = 0;
   while (x % 2 === 0) {
     x /= 2;
@@ -814,7 +814,7 @@ export function xa_store_range<T>(
   const xas: Xas = { index: 0, shift: 0, sibs: 0, node: null, offset: 0, bounds: false };
   if (entry !== null) {
     // xas_set_order(&xas, last, __ffs(last + 1)); xas_create(&xas): make the tree tall enough.
-    const order = ffs(last + 1);
+    const order = __ffs(last + 1);
     xas.index = Math.floor(last / 2 ** order) * 2 ** order;
     xas.shift = order - (order % XA_CHUNK_SHIFT);
     xas.sibs = 2 ** (order % XA_CHUNK_SHIFT) - 1;

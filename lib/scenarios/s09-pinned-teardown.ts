@@ -175,7 +175,7 @@ function pinnedTeardownReal(
     const f = dax_open(k, `/dev/${m.hw!.ndctl!.info(ns).chardev}`, true)!;
     const len = 2 ** 21;
     addr = p.mmap(
-      dax_get_unmapped_area(k, f, p.mm, len, 0),
+      dax_get_unmapped_area(k, p.mm, f, 0, len, 0, 0),
       len,
       PROT_READ | PROT_WRITE,
       MAP_SHARED | MAP_FIXED,

@@ -232,7 +232,7 @@ export function deviceDaxLifecycle(
   out.privateMmap = priv < 0 ? errname(priv) : "mapped";
   if (priv >= 0) p.munmap(priv, verifySize);
   let buf = p.mmap(
-    dax_get_unmapped_area(k, f, p.mm, verifySize, 0),
+    dax_get_unmapped_area(k, p.mm, f, 0, verifySize, 0, 0),
     verifySize,
     PROT_READ,
     MAP_SHARED | MAP_FIXED,
@@ -264,7 +264,7 @@ export function deviceDaxLifecycle(
   p.munmap(buf, verifySize);
   f = dax_open(k, path, true)!;
   buf = p.mmap(
-    dax_get_unmapped_area(k, f, p.mm, verifySize, 0),
+    dax_get_unmapped_area(k, p.mm, f, 0, verifySize, 0, 0),
     verifySize,
     PROT_READ | PROT_WRITE,
     MAP_SHARED | MAP_FIXED,

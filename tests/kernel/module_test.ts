@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import { Kernel } from "../../lib/kernel/kernel.ts";
 import {
+  __debug_locks_off,
   delete_module,
   EXPORT_SYMBOL,
   EXPORT_SYMBOL_GPL,
@@ -253,4 +254,10 @@ Deno.test("module: misuse throws", () => {
   assertThrows(() => EXPORT_SYMBOL(k, "m_sym"), RangeError, "already exported by m");
   EXPORT_SYMBOL_GPL(k, "m_sym", "m"); // same owner: the licence changes
   assertEquals(find_symbol(k, "m_sym", true, false)?.licence, "GPL_ONLY");
+});
+
+Deno.test("__debug_locks_off(): returns the old debug_locks as an int (1, then 0), as xchg(&debug_locks, 0) does", () => {
+  const k = new Kernel({ seed: 1 });
+  assertStrictEquals(__debug_locks_off(k), 1);
+  assertStrictEquals(__debug_locks_off(k), 0);
 });

@@ -3,10 +3,17 @@ import { createMachine } from "../../lib/machine.ts";
 import { Device } from "../../lib/kernel/device.ts";
 import { devres_release_all } from "../../lib/kernel/devres.ts";
 import {
+  __devm_request_region,
   devm_release_mem_region,
   devm_request_mem_region,
 } from "../../lib/kernel/resource-devm.ts";
-import { iomemTree, request_mem_region } from "../../lib/kernel/resource.ts";
+import {
+  insert_resource,
+  iomem_resource,
+  iomemTree,
+  request_mem_region,
+  Resource,
+} from "../../lib/kernel/resource.ts";
 
 const GiB = 2 ** 30;
 
@@ -36,4 +43,20 @@ Deno.test("devm_request_mem_region: the fault points give NULL; devm_release_mem
   assertEquals(m.k.dmesg.grep("WARNING").length, 0);
   m.call(devm_release_mem_region, dev, 16 * GiB, 4096);
   assertEquals(m.k.dmesg.grep("WARNING").length, 1, "releasing twice WARNs");
+});
+
+Deno.test("__devm_request_region(dev, parent, start, n, name): requests under `parent`, released with the device's devres", () => {
+  const m = createMachine();
+  const dev = new Device(m.k, "pmem1");
+  const parent = new Resource({
+    name: "Persistent Memory",
+    start: 64 * GiB,
+    end: 65 * GiB - 1,
+    flags: 0x200,
+  });
+  assertEquals(insert_resource(m.k, iomem_resource(m.k), parent), 0);
+  const res = __devm_request_region(m.k, dev, parent, 64 * GiB, 4096, "pmem1");
+  assert(res !== null && res.parent === parent);
+  m.call(devres_release_all, dev);
+  assertEquals(parent.child, null, "released from its parent");
 });

@@ -26,7 +26,7 @@ import type { Kernel, SubsystemKey } from "../../kernel/kernel.ts";
 import type { Explanation } from "../../sim/sched.ts";
 import { type KGen, WaitQueue } from "../../sim/task.ts";
 import { explainRef } from "../../kernel/explain.ts";
-import { Mutex, mutex_lock, mutex_unlock } from "../../kernel/mutex.ts";
+import { Mutex, mutex_lock, mutex_unlock, type Spinlock } from "../../kernel/mutex.ts";
 import {
   percpu_ref_exit,
   percpu_ref_init,
@@ -109,16 +109,19 @@ function emit(
 }
 
 /**
- * blk_alloc_queue_node(gfp, node) (block/blk-core.c): a new queue whose
- * q_usage_counter is initialised in atomic mode with count 1 and release
- * blk_queue_usage_counter_release (wakes mq_freeze_wq; must not sleep);
- * NULL (here: null) when percpu_ref_init fails (fault point
- * "percpu_ref_init"). `name` labels the queue in traces.
+ * blk_alloc_queue_node(gfp_mask, node_id, lock) (block/blk-core.c, v4.20;
+ * v5.0 drops `lock`, which bio-based drivers such as pmem pass as NULL and
+ * the model does not use): a new queue whose q_usage_counter is initialised
+ * in atomic mode with count 1 and release blk_queue_usage_counter_release
+ * (wakes mq_freeze_wq; must not sleep); NULL (here: null) when
+ * percpu_ref_init fails (fault point "percpu_ref_init"). `name`, a model
+ * argument, labels the queue in traces.
  */
 export function blk_alloc_queue_node(
   k: Kernel,
   _gfp: number,
   _node: number,
+  _lock: Spinlock | null,
   name = "queue",
 ): RequestQueue | null {
   k.state(BLK);
@@ -133,16 +136,19 @@ export function blk_alloc_queue_node(
 }
 
 /**
- * blk_register_queue (block/blk-sysfs.c, from device_add_disk): the first
- * registration marks the queue INIT_DONE and switches q_usage_counter to
- * percpu mode.
+ * blk_register_queue(disk) (block/blk-sysfs.c, from device_add_disk): the
+ * first registration marks the queue INIT_DONE and switches q_usage_counter
+ * to percpu mode. Returns 0 (the kernel's -errno comes from sysfs and
+ * kobject registration, which the model does not do). It takes the queue,
+ * `disk->queue`: the model's disk (lib/hw/nvdimm) has no queue pointer.
  */
-export function blk_register_queue(k: Kernel, q: RequestQueue): void {
+export function blk_register_queue(k: Kernel, q: RequestQueue): number {
   if (!q.init_done) {
     q.init_done = true;
     percpu_ref_switch_to_percpu(k, q.q_usage_counter);
     if (k.tracing) emit(k, "register", q);
   }
+  return 0;
 }
 
 /**

@@ -367,6 +367,11 @@ function __dev_dax_pte_fault(k: Kernel, dev_dax: DevDax, vmf: VmFault, pfn: PfnT
   return vmf_insert_mixed(k, vmf.vma, vmf.address, pfn);
 }
 
+/**
+ * __dev_dax_pmd_fault(dev_dax, vmf, pfn) and __dev_dax_pud_fault(dev_dax,
+ * vmf, pfn) in one: the kernel's two differ only in the entry size
+ * (`fault_size`), the insert call and the name their messages print (`func`).
+ */
 function __dev_dax_huge_fault(
   k: Kernel,
   dev_dax: DevDax,
@@ -456,8 +461,7 @@ export const dax_vm_ops: DaxVmOps = {
  * dax_mmap(filp, vma) (the char device's ->mmap): check_vma under
  * dax_read_lock; on success the VMA gets dax_vm_ops and VM_HUGEPAGE.
  */
-export function dax_mmap(k: Kernel, vma: VmAreaStruct): number {
-  const filp = vma.vm_file as DaxFile;
+export function dax_mmap(k: Kernel, filp: DaxFile, vma: VmAreaStruct): number {
   const dev_dax = filp.private_data;
   if (dev_dax.dev !== null && k.tracing) dev_dbg(k, dev_dax.dev, "trace");
   const id = dax_read_lock(k);
@@ -470,9 +474,11 @@ export function dax_mmap(k: Kernel, vma: VmAreaStruct): number {
 }
 
 /**
- * dax_open(inode, filp) for "/dev/daxX.Y": the file shares the dax inode's
- * mapping, which is S_DAX. Null when no such char device exists (-ENXIO to
- * the opener).
+ * open(2) of "/dev/daxX.Y", with dax_open(inode, filp)'s work: the file
+ * shares the dax inode's mapping, which is S_DAX. The model has no VFS to
+ * look the path up and build the file, so this takes the path and returns
+ * the file — null when no such char device exists (-ENXIO to the opener) —
+ * where the kernel's dax_open fills `filp` and returns 0.
  */
 export function dax_open(k: Kernel, path: string, writable: boolean): DaxFile | null {
   const name = path.replace(/^\/dev\//, "");
@@ -480,7 +486,7 @@ export function dax_open(k: Kernel, path: string, writable: boolean): DaxFile | 
   if (dev_dax === undefined || !dev_dax.cdevLive) return null;
   const f = new DaxFile(dev_dax, writable);
   set_inode_dax(k, f.f_mapping);
-  f.mmap = dax_mmap;
+  f.mmap = (kk, vma) => dax_mmap(kk, f, vma); // call_mmap: file->f_op->mmap(file, vma)
   return f;
 }
 
@@ -488,15 +494,28 @@ export function dax_open(k: Kernel, path: string, writable: boolean): DaxFile | 
  * dax_get_unmapped_area(filp, addr, len, pgoff, flags): without a hint,
  * an address for `len` bytes whose offset from the region's align matches
  * the file offset's (searching len + align and rounding in). Returns the
- * address or -errno (get_unmapped_area's).
+ * address or -errno (get_unmapped_area's). `mm` is the kernel's
+ * current->mm. `flags` goes to mm->get_unmapped_area in the kernel; the
+ * model's search takes no flags. A non-zero hint `addr` (the kernel's
+ * plain mm->get_unmapped_area with that hint) is a RangeError: the model's
+ * search takes no hint.
  */
 export function dax_get_unmapped_area(
   _k: Kernel,
-  filp: DaxFile,
   mm: MmStruct,
+  filp: DaxFile,
+  addr: number,
   len: number,
   pgoff: number,
+  _flags: number,
 ): number {
+  if (addr !== 0) {
+    throw new RangeError(
+      `Cannot place a /dev/dax mapping at hint 0x${
+        addr.toString(16)
+      }: the model's get_unmapped_area takes no hint (pass 0, or mmap with MAP_FIXED)`,
+    );
+  }
   const align = filp.private_data.region.align;
   const off = pgoff * PAGE_SIZE;
   const off_end = off + len;

@@ -202,7 +202,8 @@ function dax_fault_return(error: number): number {
 }
 
 /**
- * dax_iomap_pfn(iomap, pos, size, pfnp): the extent's sector for `pos`,
+ * dax_iomap_pfn(iomap, pos, size, pfnp) (static; `inode` stands for the
+ * iomap ext4 fills for it: one extent per file): the extent's sector for `pos`,
  * bdev_dax_pgoff (-EINVAL unless page aligned), dax_direct_access under
  * dax_read_lock; -EINVAL when fewer pages are available than `size`, the
  * pfn is not aligned to `size`, or a multi-page size has no devmap. 0 or
@@ -225,7 +226,12 @@ function dax_iomap_pfn(k: Kernel, inode: DaxFsInode, pos: number, size: number, 
   return rc;
 }
 
-/** dax_associate_entry: page->mapping / page->index of the entry's pages (WARN if already set). */
+/**
+ * dax_associate_entry(entry, mapping, vma, address) (static): page->mapping
+ * / page->index of the entry's pages (WARN if already set). The model has
+ * no DAX radix-tree entry to decode: it passes the entry's first pfn, its
+ * page count and first index, and the inode whose mapping it is.
+ */
 function dax_associate_entry(
   k: Kernel,
   inode: DaxFsInode,
@@ -247,7 +253,11 @@ function dax_associate_entry(
   }
 }
 
-/** dax_iomap_pte_fault(vmf): see the module doc. */
+/**
+ * dax_iomap_pte_fault(vmf, pfnp, iomap_errp, ops) (static): see the module
+ * doc. `inode` is the file's (vmf->vma->vm_file), which the kernel maps
+ * through `ops`; the out-parameters are left out, as in dax_iomap_fault.
+ */
 function dax_iomap_pte_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number {
   const vma = vmf.vma;
   const pos = vmf.pgoff * PAGE_SIZE;
@@ -281,7 +291,7 @@ function dax_iomap_pte_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number
     : vmf_insert_mixed(k, vma, vmf.address, pfn);
 }
 
-/** dax_iomap_pmd_fault(vmf): see the module doc. */
+/** dax_iomap_pmd_fault(vmf, pfnp, ops) (static): see the module doc; `inode` as in dax_iomap_pte_fault. */
 function dax_iomap_pmd_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number {
   const vma = vmf.vma;
   const pmd_addr = vmf.address - (vmf.address & (PMD_SIZE - 1));
@@ -313,7 +323,10 @@ function dax_iomap_pmd_fault(k: Kernel, vmf: VmFault, inode: DaxFsInode): number
 
 /**
  * dax_iomap_fault(vmf, pe_size, pfnp, iomap_errp, ops) for a DAX file:
- * the pte or pmd fault; PUD-size faults fall back. Charges one DAX fault of
+ * the pte or pmd fault; PUD-size faults fall back. `pfnp` and `iomap_errp`
+ * (out-parameters only the synchronous-fault path reads) and `ops` (the
+ * filesystem's iomap_ops: the model's one file system maps through the
+ * inode) are left out. Charges one DAX fault of
  * simulated time when the fault is handled here.
  */
 export function dax_iomap_fault(k: Kernel, vmf: VmFault, pe_size: PageEntrySize): number {

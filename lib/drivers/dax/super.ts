@@ -32,7 +32,9 @@ export { PFN_DEV, PFN_MAP, pfn_t_devmap, PfnT, phys_to_pfn_t } from "../../kerne
 export interface DaxOperations {
   /**
    * ->direct_access(dax_dev, pgoff, nr_pages, kaddr, pfn): pages available
-   * from `pgoff` (≤ nr_pages), or -errno; fills `pfn`. Must not sleep.
+   * from `pgoff` (≤ nr_pages), or -errno; fills `pfn`. The out-parameter
+   * `kaddr` is left out: no caller in the model reads the kernel address.
+   * Must not sleep.
    */
   direct_access(k: Kernel, dax_dev: DaxDevice, pgoff: number, nr_pages: number, pfn: PfnT): number;
 }
@@ -122,7 +124,9 @@ export function* kill_dax(k: Kernel, dax_dev: DaxDevice | null): KGen<void> {
  * dax_direct_access(dax_dev, pgoff, nr_pages, kaddr, pfn): -EOPNOTSUPP
  * without a dax_device, -ENXIO when it is dead, else the driver's
  * ->direct_access clipped to nr_pages (-ERANGE when it offers none).
- * The caller holds dax_read_lock.
+ * The caller holds dax_read_lock. The out-parameter `kaddr` is left out
+ * (fs/dax.c's dax_iomap_pfn passes NULL for it; nothing in the model
+ * reads it); `pfn` is filled.
  */
 export function dax_direct_access(
   k: Kernel,

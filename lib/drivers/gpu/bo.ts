@@ -101,7 +101,10 @@ export class VramManager {
 /**
  * nouveau_bo_new(cli, size, align, TTM_PL_FLAG_VRAM, ...) for dmem: a bo of
  * `size` bytes (whole granules) in VRAM, or -ENOMEM when VRAM has no room
- * (or fault point "nouveau_bo_new").
+ * (or fault point "nouveau_bo_new"). The model passes the VRAM manager for
+ * `cli`, leaves out the arguments dmem always passes the same (align 0,
+ * VRAM, no tiling, no sg table or reservation object), and returns the bo
+ * or -errno where the kernel returns 0 / -errno and the bo through `*pnvbo`.
  */
 export function nouveau_bo_new(k: Kernel, vram: VramManager, size: number): NouveauBo | number {
   if (k.faults.shouldFail("nouveau_bo_new")) return -ENOMEM;
@@ -111,15 +114,20 @@ export function nouveau_bo_new(k: Kernel, vram: VramManager, size: number): Nouv
   return new NouveauBo(off, n * VRAM_GRANULE);
 }
 
-/** nouveau_bo_pin(bo, TTM_PL_FLAG_VRAM, false): 0 (a VRAM bo is already placed). */
+/** nouveau_bo_pin(bo, TTM_PL_FLAG_VRAM, false): 0 (a VRAM bo is already placed; `memtype` and `contig`, always those, are left out). */
 export function nouveau_bo_pin(_k: Kernel, bo: NouveauBo): number {
   bo.pin_refcnt++;
   return 0;
 }
 
-/** nouveau_bo_unpin(bo). */
-export function nouveau_bo_unpin(_k: Kernel, bo: NouveauBo): void {
+/**
+ * nouveau_bo_unpin(bo) (nouveau_bo.c): drops a pin. 0, as the kernel's int
+ * return on success (its -errno comes from reserving the TTM bo, which the
+ * model does not do).
+ */
+export function nouveau_bo_unpin(_k: Kernel, bo: NouveauBo): number {
   if (bo.pin_refcnt > 0) bo.pin_refcnt--;
+  return 0;
 }
 
 /** nouveau_bo_ref(NULL, &bo): drops the only reference; the VRAM goes back to the manager. */

@@ -88,7 +88,7 @@
 import type { Kernel } from "../../kernel/kernel.ts";
 import { EINVAL, ENOMEM, IS_ERR } from "../../kernel/errno.ts";
 import { hmm_devmem_add, type HmmDevmem, type HmmDevmemOps } from "../../kernel/hmm.ts";
-import { dev_info } from "../../kernel/device.ts";
+import { dev_info, type Device } from "../../kernel/device.ts";
 import { WARN, WARN_ON } from "../../kernel/printk.ts";
 import { zone_device_pgmap, zone_device_type } from "../../kernel/mm/memmap.ts";
 import {
@@ -362,7 +362,12 @@ export function nouveau_dmem_page_chunk(k: Kernel, drm: NouveauDrm, page: Page):
   return c;
 }
 
-/** The VRAM byte address of device page `page` (chunk index + bo offset). */
+/**
+ * The VRAM byte address of device page `page` (chunk index + bo offset):
+ * v5.2's nouveau_dmem.c computes it inline from the page's chunk
+ * (`((page_to_pfn(page) - chunk->pfn_first) << PAGE_SHIFT) + bo offset`); the
+ * model names the step and passes `drm` to reach its dmem.
+ */
 export function nouveau_dmem_page_addr(k: Kernel, drm: NouveauDrm, page: Page): number {
   const c = nouveau_dmem_page_chunk(k, drm, page);
   return (page - c.pfn_first) * 4096 + c.bo!.offset;
@@ -417,25 +422,64 @@ export function nvc0b5_migrate_copy(
   return fence.status;
 }
 
-/** nouveau_fence_new(chan): a fence after everything queued so far. */
-export function nouveau_fence_new(_k: Kernel, drm: NouveauDrm): NouveauFence {
-  return { done: dmemOf(drm).lastCopyDone };
+/**
+ * nouveau_fence_new(chan, sysmem, pfence) (nouveau_fence.c): a fence after
+ * everything queued so far on the channel, stored in `pfence.fence` (the
+ * kernel's `*pfence`; dmem passes &fault->fence, here the NouveauMigrate
+ * itself). Returns 0: the model's allocation does not fail. `chan` is the
+ * device, whose one migrate channel (drm->dmem->migrate.chan) the model
+ * keeps in its dmem; `sysmem` does not matter to the model.
+ */
+export function nouveau_fence_new(
+  _k: Kernel,
+  chan: NouveauDrm,
+  _sysmem: boolean,
+  pfence: { fence: NouveauFence | null },
+): number {
+  pfence.fence = { done: dmemOf(chan).lastCopyDone };
+  return 0;
 }
 
 /**
- * nouveau_fence_wait(fence): the copies are done when it returns — the
- * clock advances to the fence, except inside a CPU device-private fault
- * (its composite cost covers the wait).
+ * nouveau_fence_wait(fence, lazy, intr) (nouveau_fence.c): the copies are
+ * done when it returns — the clock advances to the fence, except inside a
+ * CPU device-private fault (its composite cost covers the wait). Returns
+ * 0: the model's wait is neither interrupted nor timed out (`lazy` and
+ * `intr` change nothing here).
  */
-export function nouveau_fence_wait(k: Kernel, fence: NouveauFence): void {
+export function nouveau_fence_wait(
+  k: Kernel,
+  fence: NouveauFence,
+  _lazy: boolean,
+  _intr: boolean,
+): number {
   if (k.state(HUB).faults.inDeviceFault === 0 && fence.done > k.clock.now) {
     k.clock.advanceTo(fence.done);
   }
+  return 0;
 }
 
-/** dma_map_page(dev, page): the bus address of a system page, or -1 (dma_mapping_error) for a device-private one. */
-function dma_map_page(k: Kernel, page: Page): number {
-  return zone_device_type(k, page) === MEMORY_DEVICE_PRIVATE ? -1 : page * 4096;
+/** enum dma_data_direction: DMA_BIDIRECTIONAL (PCI_DMA_BIDIRECTIONAL). */
+const DMA_BIDIRECTIONAL = 0;
+/** DMA_ATTR_SKIP_CPU_SYNC (include/linux/dma-mapping.h). */
+const DMA_ATTR_SKIP_CPU_SYNC = 1 << 5;
+
+/**
+ * dma_map_page_attrs(dev, page, offset, size, dir, attrs): the bus address
+ * of a system page (the model has no IOMMU: its physical address, plus
+ * `offset`), or -1 — the model's DMA_MAPPING_ERROR, what dma_mapping_error
+ * tests — for a device-private one.
+ */
+function dma_map_page_attrs(
+  k: Kernel,
+  _dev: Device,
+  page: Page,
+  offset: number,
+  _size: number,
+  _dir: number,
+  _attrs: number,
+): number {
+  return zone_device_type(k, page) === MEMORY_DEVICE_PRIVATE ? -1 : page * 4096 + offset;
 }
 
 // ---- chunks and pages ----
@@ -639,7 +683,15 @@ function nouveau_dmem_fault_alloc_and_copy(
       __free_page(k, dpage);
       continue;
     }
-    const dst_addr = dma_map_page(k, dpage);
+    const dst_addr = dma_map_page_attrs(
+      k,
+      drm.pdev,
+      dpage,
+      0,
+      4096, // PAGE_SIZE
+      DMA_BIDIRECTIONAL,
+      DMA_ATTR_SKIP_CPU_SYNC,
+    );
     if (dst_addr < 0) {
       dst[i] = MIGRATE_PFN_ERROR;
       __free_page(k, dpage);
@@ -662,7 +714,7 @@ function nouveau_dmem_fault_alloc_and_copy(
       continue;
     }
   }
-  fault.fence = nouveau_fence_new(k, drm);
+  nouveau_fence_new(k, drm, false, fault);
 }
 
 /** nouveau_dmem_fault_finalize_and_map: wait for the copy, unmap the DMA. */
@@ -677,7 +729,7 @@ function nouveau_dmem_fault_finalize_and_map(
 ): void {
   const fault = priv as NouveauMigrate;
   if (fault.fence !== null) {
-    nouveau_fence_wait(k, fault.fence);
+    nouveau_fence_wait(k, fault.fence, true, false);
     fault.fence = null;
   }
   fault.dma_nr = 0; // dma_unmap_page of each
@@ -832,7 +884,15 @@ export function nouveau_dmem_migrate_alloc_and_copy(
       dst[i] = 0;
       continue;
     }
-    const src_addr = dma_map_page(k, (s - (s & 63)) / 64);
+    const src_addr = dma_map_page_attrs(
+      k,
+      drm.pdev,
+      (s - (s & 63)) / 64,
+      0,
+      4096, // PAGE_SIZE
+      DMA_BIDIRECTIONAL,
+      DMA_ATTR_SKIP_CPU_SYNC,
+    );
     if (src_addr < 0) {
       nouveau_dmem_page_free_locked(k, drm, dpage);
       dst[i] = 0;
@@ -854,7 +914,7 @@ export function nouveau_dmem_migrate_alloc_and_copy(
       continue;
     }
   }
-  migrate.fence = nouveau_fence_new(k, drm);
+  nouveau_fence_new(k, drm, false, migrate);
 }
 
 /**
@@ -873,7 +933,7 @@ export function nouveau_dmem_migrate_finalize_and_map(
 ): void {
   const migrate = priv as NouveauMigrate;
   if (migrate.fence !== null) {
-    nouveau_fence_wait(k, migrate.fence);
+    nouveau_fence_wait(k, migrate.fence, true, false);
     migrate.fence = null;
   }
   migrate.dma_nr = 0;

@@ -105,7 +105,8 @@ export const NOUVEAU: SubsystemKey<NouveauState> = {
 };
 
 /**
- * nouveau_drm_probe (→ nouveau_drm_device_init): the device, SVM state and
+ * nouveau_drm_probe(pdev, pent) (→ nouveau_drm_device_init; `pent`, the
+ * matched PCI id, is left out — the model's driver core matches by name): the device, SVM state and
  * device memory. 0 — a device-memory failure leaves `dmem` null, as
  * nouveau_dmem_init does, without failing the probe. Sleeps.
  */

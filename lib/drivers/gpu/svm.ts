@@ -221,7 +221,10 @@ export function nouveau_svm_fini(k: Kernel, drm: NouveauDrm): void {
  * nouveau_svmm_init(drm, mm): the GPU mirrors `mm` (hmm_mirror_register;
  * the mm's mmap_sem for write). -EBUSY if the GPU already mirrors a
  * process, -EINVAL without SVM state, -ENOMEM if the mirror cannot be
- * registered.
+ * registered. The kernel's is the DRM_NOUVEAU_SVM_INIT ioctl handler,
+ * (dev, data, file_priv) returning 0 / -errno; the model has no ioctl
+ * layer, so it takes the device and current->mm and returns the svmm
+ * (the kernel's cli->svm) or the -errno.
  */
 export function nouveau_svmm_init(k: Kernel, drm: NouveauDrm, mm: MmStruct): NouveauSvmm | number {
   const svm = drm.svm;
@@ -235,7 +238,7 @@ export function nouveau_svmm_init(k: Kernel, drm: NouveauDrm, mm: MmStruct): Nou
   return svmm;
 }
 
-/** nouveau_svmm_fini(svmm): hmm_mirror_unregister; the GPU page table is cleared. */
+/** nouveau_svmm_fini(svmm): hmm_mirror_unregister; the GPU page table is cleared. (The kernel's takes `struct nouveau_svmm **psvmm` and NULLs it; the model clears the device's pointer itself.) */
 export function nouveau_svmm_fini(k: Kernel, svmm: NouveauSvmm): void {
   hmm_mirror_unregister(k, svmm.mirror);
   svmm.drm.gpu.pageTable.clear();
@@ -405,7 +408,10 @@ function svmFaultRun(
 /**
  * nouveau_svm_fault(drm): services one batch of up to 256 faults from the
  * GPU's fault buffer (see the module doc). Returns the number of distinct
- * pages in the batch (0 when the buffer was empty). Atomic.
+ * pages in the batch (0 when the buffer was empty). Atomic. The kernel's is
+ * the fault buffer's nvif notify handler, (notify) returning
+ * NVIF_NOTIFY_KEEP; the model's GPU calls it with the device and reads
+ * the count.
  *
  * @example 300 far faults on 3 pages: one batch of 256 faults migrates the 3 pages to VRAM
  * ```ts
@@ -491,7 +497,9 @@ export interface SvmResult {
  * [addr, addr + npages pages), nouveau_dmem_migrate_vma over its part —
  * "best effort", errors ignored. `cpages` counts the range's pages that are
  * this GPU's device pages afterwards (moved now or before). -EINVAL for a
- * misaligned range.
+ * misaligned range. The kernel's is the ioctl handler (dev, data,
+ * file_priv); the model takes the ioctl's arguments unpacked and returns
+ * an {@link SvmResult}.
  */
 export function nouveau_svmm_bind(
   k: Kernel,

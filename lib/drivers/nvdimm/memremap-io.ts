@@ -71,7 +71,11 @@ export function memunmap(k: Kernel, addr: bigint): void {
   k.state(IOMAP).live.delete(addr);
 }
 
-/** devm_memremap_release: the devres node of devm_memremap. */
+/**
+ * devm_memremap_release(dev, res) (kernel/iomem.c): the release of
+ * devm_memremap's devres node, memunmap(*res). The model registers it as a
+ * devm action whose data is the address itself.
+ */
 function devm_memremap_release(k: Kernel, addr: bigint): void {
   memunmap(k, addr);
 }

@@ -43,8 +43,13 @@ import { devm_memremap_pages, type MemremapResult } from "../../kernel/memremap.
 import { load_module, type ModuleInfo } from "../../kernel/module.ts";
 import type { DevPagemap } from "../../kernel/mm/types.ts";
 import { pr_debug, WARN, WARN_ON } from "../../kernel/printk.ts";
-import { devm_request_mem_region } from "../../kernel/resource-devm.ts";
-import { IORESOURCE_BUSY, IORESOURCE_MEM, Resource } from "../../kernel/resource.ts";
+import { __devm_request_region } from "../../kernel/resource-devm.ts";
+import {
+  iomem_resource,
+  IORESOURCE_BUSY,
+  IORESOURCE_MEM,
+  Resource,
+} from "../../kernel/resource.ts";
 import type { KGen } from "../../sim/task.ts";
 import { isGenerator } from "../../sim/sched.ts";
 import type { NvdimmBus } from "../../hw/nvdimm/bus.ts";
@@ -144,7 +149,7 @@ export function* __wrap_devm_memremap(
   return yield* devm_memremap(k, dev, offset, size, flags);
 }
 
-/** __wrap_phys_to_pfn_t(addr, flags): PFN_MAP cleared for a fake range. */
+/** __wrap_phys_to_pfn_t(addr, flags): PFN_MAP cleared for a fake range. `out` is the model's phys_to_pfn_t's (it fills and returns it). */
 export function __wrap_phys_to_pfn_t(k: Kernel, addr: number, flags: number, out: PfnT): PfnT {
   if (get_nfit_res(k, addr) !== null) flags &= ~PFN_MAP;
   return phys_to_pfn_t(addr, flags, out);
@@ -165,18 +170,20 @@ function nfit_devres_release(k: Kernel, res: Resource): void {
 }
 
 /**
- * __wrap___devm_request_region(dev, &iomem_resource, start, n, name)
- * (nfit_test_request_region with a device): see the module doc.
+ * __wrap___devm_request_region(dev, parent, start, n, name)
+ * (nfit_test_request_region with a device): see the module doc. Outside a
+ * fake range it is __devm_request_region(dev, parent, start, n, name).
  */
 export function __wrap___devm_request_region(
   k: Kernel,
   dev: Device,
+  parent: Resource,
   start: number,
   n: number,
   name: string,
 ): Resource | null {
   const nfit_res = get_nfit_res(k, start);
-  if (nfit_res === null) return devm_request_mem_region(k, dev, start, n, name);
+  if (nfit_res === null) return __devm_request_region(k, dev, parent, start, n, name);
   if (start + n > nfit_res.end + 1) {
     pr_debug(
       k,
@@ -253,7 +260,9 @@ export function nfitTestIomapModule(k: Kernel): ModuleInfo {
  * nfit_test_setup: registers one fake resource per SPA range of the
  * nfit_test buses (buffers at increasing vmalloc addresses), loads
  * nfit_test_iomap, and links the drivers against the wrappers. Returns the
- * module load's result (0).
+ * module load's result (0). Not the shape of iomap.c's void
+ * nfit_test_setup(lookup, evaluate), which only installs nfit_test.ko's
+ * lookup: the model has no nfit_test.ko, so this does its setup too.
  */
 export function nfit_test_setup(k: Kernel, buses: readonly NvdimmBus[]): number {
   const st = k.state(NFIT_TEST);
@@ -270,7 +279,9 @@ export function nfit_test_setup(k: Kernel, buses: readonly NvdimmBus[]): number 
   const link = k.state(ND_LINK);
   link.devm_memremap_pages = __wrap_devm_memremap_pages;
   link.devm_memremap = __wrap_devm_memremap;
-  link.devm_request_mem_region = __wrap___devm_request_region;
+  // devm_request_mem_region is __devm_request_region(dev, &iomem_resource, ...): the wrapped call
+  link.devm_request_mem_region = (kk, dev, start, n, name) =>
+    __wrap___devm_request_region(kk, dev, iomem_resource(kk), start, n, name);
   link.phys_to_pfn_t = __wrap_phys_to_pfn_t;
   link.nfitTest = true;
   return 0;

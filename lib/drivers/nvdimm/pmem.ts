@@ -166,13 +166,15 @@ export function* setup_pagemap_fsdax(k: Kernel, dev: Device, pgmap: DevPagemap):
 }
 
 /**
- * pmem_should_map_pages(dev): struct pages for a raw namespace only on a
- * region with ND_REGION_PAGEMAP — the legacy e820 (memmap=) pmem ranges,
- * provider "e820" here — and not with force_raw.
+ * pmem_should_map_pages(dev) (drivers/nvdimm/namespace_devs.c): struct
+ * pages for a raw namespace only on a region with ND_REGION_PAGEMAP — the
+ * legacy e820 (memmap=) pmem ranges, provider "e820" here — and not for a
+ * pfn device (is_nd_pfn) or with force_raw.
  */
-export function pmem_should_map_pages(_k: Kernel, ns: Namespace, isPfn: boolean): boolean {
+export function pmem_should_map_pages(k: Kernel, dev: Device): boolean {
+  const ns = to_ndns(k, dev);
   if (ns.bus.provider !== "e820") return false;
-  if (isPfn || ns.forceRaw) return false;
+  if (nd_claim_of(k, dev)?.kind === "pfn" || ns.forceRaw) return false;
   return true;
 }
 
@@ -182,7 +184,8 @@ export function pmem_should_map_pages(_k: Kernel, ns: Namespace, isPfn: boolean)
  * phys_addr + data_offset + pgoff pages (pmem->pfn_flags) and the pages
  * available from there (nr_pages when the disk has any badblocks).
  * nfit_test's override (tools/testing/nvdimm/pmem-dax.c) limits its fake
- * ranges to one page per call.
+ * ranges to one page per call. The out-parameter `kaddr` is left out, as
+ * in dax_direct_access.
  */
 export function __pmem_direct_access(
   k: Kernel,
@@ -239,7 +242,7 @@ export function* pmem_attach_disk(k: Kernel, dev: Device, ns: Namespace): KGen<n
     dev_warn(k, dev, `could not reserve region ${r}`);
     return -EBUSY;
   }
-  const q = blk_alloc_queue_node(k, 0, -1, ns.disk?.name ?? dev.name);
+  const q = blk_alloc_queue_node(k, 0, -1, null, ns.disk?.name ?? dev.name);
   if (q === null) return -ENOMEM;
   pmem.queue = q;
   // 50f44ee7248a: the queue's blk_cleanup_queue moves into pgmap->cleanup
@@ -262,7 +265,7 @@ export function* pmem_attach_disk(k: Kernel, dev: Device, ns: Namespace): KGen<n
     pmem.pfn_flags |= PFN_MAP;
     bbStart = pgmap.res.start + pmem.data_offset;
     bbEnd = pgmap.res.end;
-  } else if (pmem_should_map_pages(k, ns, is_nd_pfn)) {
+  } else if (pmem_should_map_pages(k, dev)) {
     pgmap.res = { start: ns.start, end: ns.end };
     pgmap.altmap_valid = false;
     if ((yield* setup_pagemap_fsdax(k, dev, pgmap)) !== 0) return -ENOMEM;
@@ -311,8 +314,10 @@ export function* nd_pmem_probe(k: Kernel, dev: Device): KGen<number> {
   return yield* pmem_attach_disk(k, dev, ns);
 }
 
-/** nd_pmem_remove(dev): nvdimm_flush (nothing to model); devres does the rest. */
-export function nd_pmem_remove(_k: Kernel, _dev: Device): void {}
+/** nd_pmem_remove(dev): nvdimm_flush (nothing to model); devres does the rest. 0, as the kernel's. */
+export function nd_pmem_remove(_k: Kernel, _dev: Device): number {
+  return 0;
+}
 
 /** The nd_pmem driver (one per kernel is enough; it carries no state). */
 export function ndPmemDriver(): Driver {

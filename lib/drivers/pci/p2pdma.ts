@@ -376,6 +376,7 @@ export function* pci_p2pdma_release(k: Kernel, pdev: PciDev): KGen<void> {
   if (k.trace.on) emit(k, "release_done", pdev.name, -1, 0, 0, 0);
 }
 
+/** sysfs_remove_group(&pdev->dev.kobj, &p2pmem_group): the "p2pmem" group goes (a model helper, not a kernel function). */
 function sysfs_remove_p2pmem(k: Kernel, pdev: PciDev): void {
   pdev.sysfsGroups.delete("p2pmem");
   if (k.trace.on) emit(k, "sysfs_remove", pdev.name, -1, 0, 0, 0);

@@ -53,7 +53,7 @@ export function mapDax(
   prot = PROT_READ | PROT_WRITE,
 ): number {
   return t.p.mmap(
-    dax_get_unmapped_area(t.k, t.f, t.p.mm, len, 0),
+    dax_get_unmapped_area(t.k, t.p.mm, t.f, 0, len, 0, 0),
     len,
     prot,
     MAP_SHARED | MAP_FIXED,

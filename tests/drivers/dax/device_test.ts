@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { devdax, mapDax } from "./_rig.ts";
 import { devmapTables } from "../../../lib/kernel/mm/devmap-mm.ts";
-import { dax_get_unmapped_area } from "../../../lib/drivers/dax/device.ts";
+import { dax_get_unmapped_area, dax_mmap, dax_vm_ops } from "../../../lib/drivers/dax/device.ts";
+import { find_vma } from "../../../lib/kernel/mm/mm-types.ts";
 import { userLoad32, userStore32, userTouch } from "../../../lib/drivers/dax/uaccess.ts";
 import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";
 import { mappingId, page_index, page_mapping_raw } from "../../../lib/kernel/mm/page-ext.ts";
@@ -15,7 +16,7 @@ Deno.test("device-dax: MAP_PRIVATE is refused (-EINVAL, 'attempted private mappi
   const log = t.k.dmesg.lines.map((l) => l.text).join("\n");
   assertStringIncludes(log, "dax0.0: test: dax_mmap: fail, attempted private mapping");
   // 2 MiB align: a VMA starting 4 KiB off a 2 MiB boundary is refused
-  const a = dax_get_unmapped_area(t.k, t.f, t.p.mm, 2 ** 22, 0);
+  const a = dax_get_unmapped_area(t.k, t.p.mm, t.f, 0, 2 ** 22, 0, 0);
   assertEquals(t.p.mmap(a + 4096, 2 ** 22, PROT_READ, MAP_SHARED | MAP_FIXED, t.f, 0), -22);
   assertStringIncludes(t.k.dmesg.lines.map((l) => l.text).join("\n"), "fail, unaligned vma");
   assertEquals(a % 2 ** 21, 0);
@@ -86,4 +87,28 @@ Deno.test("device-dax: disabling the namespace zaps every mapping first (unregis
     // check_vma finds the dax device dead: -ENXIO → VM_FAULT_SIGBUS
     assertEquals(userTouch(t.k, t.p, base + 8, false), 7);
   }
+});
+
+Deno.test("dax_mmap(filp, vma): the kernel's arguments — the file's dev_dax is checked and the VMA gets dax_vm_ops", () => {
+  const t = devdax(2 ** 21);
+  const a = mapDax(t, 2 ** 22);
+  const vma = find_vma(t.p.mm, a)!;
+  vma.vm_ops = null;
+  assertEquals(dax_mmap(t.k, t.f, vma), 0);
+  assert(vma.vm_ops === dax_vm_ops);
+});
+
+Deno.test("dax_get_unmapped_area(filp, addr, len, pgoff, flags): the kernel's arguments after the model's mm; an aligned address without a hint, a hint refused", () => {
+  const t = devdax(2 ** 21);
+  const a = dax_get_unmapped_area(t.k, t.p.mm, t.f, 0, 2 ** 22, 0, 0);
+  assert(a > 0);
+  assertEquals(a % 2 ** 21, 0);
+  // pgoff 1: the address's offset from a 2 MiB boundary is the file offset's
+  const b = dax_get_unmapped_area(t.k, t.p.mm, t.f, 0, 2 ** 22, 1, 0);
+  assertEquals(b % 2 ** 21, 4096);
+  assertThrows(
+    () => dax_get_unmapped_area(t.k, t.p.mm, t.f, a, 2 ** 22, 0, 0),
+    RangeError,
+    "no hint",
+  );
 });

@@ -13,6 +13,9 @@ import {
   nouveau_dmem_migrate_vma,
   nouveau_dmem_page_alloc_locked,
   nouveau_dmem_page_free_locked,
+  nouveau_fence_new,
+  nouveau_fence_wait,
+  NouveauMigrate,
 } from "../../../lib/drivers/gpu/dmem.ts";
 import {
   nouveau_gpu_read,
@@ -317,4 +320,15 @@ Deno.test("dmem: migrate, GPU access, fault back, exit and unbind work at every 
     });
     assertEquals(r.done, true, `level ${s}: unbind with no device page in use`);
   }
+});
+
+Deno.test("nouveau_fence_new(chan, sysmem, pfence) and nouveau_fence_wait(fence, lazy, intr): int returns, the fence through *pfence, the wait reaching it", () => {
+  const m = bootMachine("workstation-2018", { series: "v5.0" });
+  const drm = m.call(nouveau_bind, m.hw!, "gpu0") as NouveauDrm;
+  drm.dmem!.lastCopyDone = m.k.clock.now + 5000; // a copy queued, done in 5 µs
+  const migrate = new NouveauMigrate(drm);
+  assertEquals(nouveau_fence_new(m.k, drm, false, migrate), 0);
+  assertEquals(migrate.fence?.done, drm.dmem!.lastCopyDone);
+  assertEquals(nouveau_fence_wait(m.k, migrate.fence!, true, false), 0);
+  assertEquals(m.k.clock.now, drm.dmem!.lastCopyDone);
 });

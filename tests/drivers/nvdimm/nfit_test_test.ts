@@ -13,6 +13,7 @@ import { PFN_DEV, PfnT } from "../../../lib/drivers/dax/super.ts";
 import { __pmem_direct_access } from "../../../lib/drivers/nvdimm/pmem.ts";
 import { pfn_valid } from "../../../lib/kernel/mm/mmzone.ts";
 import { Device } from "../../../lib/kernel/device.ts";
+import { insert_resource, iomem_resource, Resource } from "../../../lib/kernel/resource.ts";
 import { devresNames } from "../../../lib/kernel/devres.ts";
 import { find_module, load_module } from "../../../lib/kernel/module.ts";
 import type { DevPagemap } from "../../../lib/kernel/mm/types.ts";
@@ -117,9 +118,28 @@ Deno.test("nfit_test: a second request at the same start of a fake range WARNs '
   const k = m.k;
   const res = k.state(NFIT_TEST).resources[0]!;
   const a = new Device(k, "a", "nd"), b = new Device(k, "b", "nd");
-  assert(__wrap___devm_request_region(k, a, res.start, 4096, "a") !== null);
-  assertEquals(__wrap___devm_request_region(k, b, res.start, 4096, "b"), null);
+  assert(__wrap___devm_request_region(k, a, iomem_resource(k), res.start, 4096, "a") !== null);
+  assertEquals(__wrap___devm_request_region(k, b, iomem_resource(k), res.start, 4096, "b"), null);
   assertStringIncludes(k.dmesg.lines.map((l) => l.text).join("\n"), "already busy");
   // past the fake resource's end: NULL, no WARN
-  assertEquals(__wrap___devm_request_region(k, b, res.end - 4095, 8192, "b"), null);
+  assertEquals(
+    __wrap___devm_request_region(k, b, iomem_resource(k), res.end - 4095, 8192, "b"),
+    null,
+  );
+});
+
+Deno.test("__wrap___devm_request_region(dev, parent, start, n, name): the kernel's five arguments; outside a fake range it requests under `parent`", () => {
+  const m = bootMachine("nfit-test", { series: "v5.0" });
+  const k = m.k;
+  const dev = new Device(k, "c", "nd");
+  const parent = new Resource({
+    name: "window",
+    start: 2 ** 44,
+    end: 2 ** 44 + 2 ** 30 - 1,
+    flags: 0x200,
+  });
+  assertEquals(insert_resource(k, iomem_resource(k), parent), 0);
+  const r = __wrap___devm_request_region(k, dev, parent, 2 ** 44, 4096, "c");
+  assert(r !== null && r.parent === parent);
+  assertEquals(devresNames(dev), ["devm_region_release"]);
 });

@@ -5,7 +5,9 @@ import {
   __pmem_direct_access,
   __pmem_release_queue,
   fsdax_pagefree,
+  nd_pmem_remove,
   pmem_freeze_queue,
+  pmem_should_map_pages,
   pmemOf,
 } from "../../../lib/drivers/nvdimm/pmem.ts";
 import { QueueUsageCounter } from "../../../lib/drivers/block/blk-queue.ts";
@@ -149,4 +151,24 @@ Deno.test("pmem: the queue freeze kills q_usage_counter once; blk_cleanup_queue 
   );
   assertEquals(kills.length, 1);
   assert(q.dead && q.q_usage_counter.pcpu === null);
+});
+
+Deno.test("pmem_should_map_pages(dev): takes the device, as namespace_devs.c's bool pmem_should_map_pages(struct device *) does — a raw e820 namespace yes, a pfn device or force_raw no", () => {
+  const m = bootMachine("workstation-2018", { series: "v5.0" });
+  const nd = m.hw!.ndctl!;
+  const raw = nd.namespace(ok(nd.createNamespace({ mode: "raw", size: "256M" })).dev)!;
+  const rawDev = nd_bound_device(m.k, raw)!;
+  const pfn = fsdax(m, "mem", "256M");
+  assertEquals(pmem_should_map_pages(m.k, rawDev), false); // an ACPI.NFIT region: no ND_REGION_PAGEMAP
+  (raw.bus.config as { provider: string }).provider = "e820"; // as if the range came from memmap=
+  assertEquals(pmem_should_map_pages(m.k, rawDev), true);
+  assertEquals(pmem_should_map_pages(m.k, pfn.dev), false); // is_nd_pfn
+  raw.forceRaw = true;
+  assertEquals(pmem_should_map_pages(m.k, rawDev), false);
+});
+
+Deno.test("nd_pmem_remove(dev): returns 0, as the kernel's static int nd_pmem_remove does", () => {
+  const m = bootMachine("workstation-2018", { series: "v5.0" });
+  const { dev } = fsdax(m, "mem", "256M");
+  assertEquals(nd_pmem_remove(m.k, dev), 0);
 });
