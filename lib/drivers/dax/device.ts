@@ -496,9 +496,11 @@ export function dax_open(k: Kernel, path: string, writable: boolean): DaxFile | 
  * the file offset's (searching len + align and rounding in). Returns the
  * address or -errno (get_unmapped_area's). `mm` is the kernel's
  * current->mm. `flags` goes to mm->get_unmapped_area in the kernel; the
- * model's search takes no flags. A non-zero hint `addr` (the kernel's
- * plain mm->get_unmapped_area with that hint) is a RangeError: the model's
- * search takes no hint.
+ * model's search takes no flags. With a non-zero hint `addr` the kernel
+ * skips the alignment search and asks mm->get_unmapped_area, which tries
+ * the hint first; the model's search has no hint to try, so it returns the
+ * plain search's address (what the kernel gives when the hint's range is
+ * taken).
  */
 export function dax_get_unmapped_area(
   _k: Kernel,
@@ -509,13 +511,8 @@ export function dax_get_unmapped_area(
   pgoff: number,
   _flags: number,
 ): number {
-  if (addr !== 0) {
-    throw new RangeError(
-      `Cannot place a /dev/dax mapping at hint 0x${
-        addr.toString(16)
-      }: the model's get_unmapped_area takes no hint (pass 0, or mmap with MAP_FIXED)`,
-    );
-  }
+  // a hint skips the alignment search (the kernel's "goto out"); the model's search cannot try it
+  if (addr !== 0) return get_unmapped_area(mm, len, PAGE_SIZE);
   const align = filp.private_data.region.align;
   const off = pgoff * PAGE_SIZE;
   const off_end = off + len;

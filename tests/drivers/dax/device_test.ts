@@ -3,6 +3,7 @@ import { devdax, mapDax } from "./_rig.ts";
 import { devmapTables } from "../../../lib/kernel/mm/devmap-mm.ts";
 import { dax_get_unmapped_area, dax_mmap, dax_vm_ops } from "../../../lib/drivers/dax/device.ts";
 import { find_vma } from "../../../lib/kernel/mm/mm-types.ts";
+import { get_unmapped_area } from "../../../lib/kernel/mm/mmap.ts";
 import { userLoad32, userStore32, userTouch } from "../../../lib/drivers/dax/uaccess.ts";
 import { page_ref_count } from "../../../lib/kernel/mm/memmap.ts";
 import { mappingId, page_index, page_mapping_raw } from "../../../lib/kernel/mm/page-ext.ts";
@@ -98,7 +99,7 @@ Deno.test("dax_mmap(filp, vma): the kernel's arguments — the file's dev_dax is
   assert(vma.vm_ops === dax_vm_ops);
 });
 
-Deno.test("dax_get_unmapped_area(filp, addr, len, pgoff, flags): the kernel's arguments after the model's mm; an aligned address without a hint, a hint refused", () => {
+Deno.test("dax_get_unmapped_area(filp, addr, len, pgoff, flags): the kernel's arguments after the model's mm; an aligned address without a hint; with one, the plain search (the kernel's \"goto out\")", () => {
   const t = devdax(2 ** 21);
   const a = dax_get_unmapped_area(t.k, t.p.mm, t.f, 0, 2 ** 22, 0, 0);
   assert(a > 0);
@@ -106,9 +107,8 @@ Deno.test("dax_get_unmapped_area(filp, addr, len, pgoff, flags): the kernel's ar
   // pgoff 1: the address's offset from a 2 MiB boundary is the file offset's
   const b = dax_get_unmapped_area(t.k, t.p.mm, t.f, 0, 2 ** 22, 1, 0);
   assertEquals(b % 2 ** 21, 4096);
-  assertThrows(
-    () => dax_get_unmapped_area(t.k, t.p.mm, t.f, a, 2 ** 22, 0, 0),
-    RangeError,
-    "no hint",
-  );
+  // pgoff 1 with a hint: no alignment search, so the offset is not the file's
+  const c = dax_get_unmapped_area(t.k, t.p.mm, t.f, a, 2 ** 22, 1, 0);
+  assertEquals(c, get_unmapped_area(t.p.mm, 2 ** 22, 4096));
+  assert(c % 2 ** 21 !== 4096);
 });
