@@ -54,6 +54,30 @@
 
 const OPS = 1024;
 
+/** The floors' only randomness: a seeded linear congruential generator (setup and untimed code only). */
+class Lcg {
+  /** The state; `next` returns it. */
+  seed: number;
+  /** @param seed the starting state. */
+  constructor(seed: number) {
+    this.seed = seed;
+  }
+  /** The next 32-bit value. */
+  next(): number {
+    return this.seed = (Math.imul(this.seed, 1103515245) + 12345) >>> 0;
+  }
+}
+
+/** Fisher-Yates shuffle of `a` in place, drawing from `rng`. */
+function shuffle(a: Int32Array, rng: Lcg): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = rng.next() % (i + 1);
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+}
+
 /** A stand-in for struct percpu_ref's fast-path fields. */
 class FloorRef {
   counters: Int32Array;
@@ -95,8 +119,8 @@ function lookupChain(n: number, semantic = false): () => number {
   const cpus = 2;
   const pool = new Int32Array(n * cpus + 8);
   const direct: (FloorPgmap | null)[] = [];
-  let seed = 42;
-  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const rng = new Lcg(42);
+  const rnd = () => rng.next() / 2 ** 32;
   for (let i = 0; i < n; i++) {
     const p = new FloorPgmap(new FloorRef(pool, i * cpus));
     for (let g = Math.floor(rnd() * 3); g > 0; g--) direct.push(null);
@@ -178,15 +202,8 @@ function randomLevels(levels: 1 | 2 | 3): () => number {
   const word = new Int32Array(N); // refcount/flags words
   const chunkCount = new Int32Array(N); // chunk reference counts
   const order = new Int32Array(N);
-  let seed = 7;
   for (let i = 0; i < N; i++) order[i] = i;
-  for (let i = N - 1; i > 0; i--) {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    const j = seed % (i + 1);
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
+  shuffle(order, new Lcg(7));
   for (let i = 0; i < N; i++) {
     const dev = (i * 7919) % N;
     pte[i] = dev;
@@ -223,24 +240,13 @@ function devprivChain(serial: boolean): { faults: () => number; undo: () => void
   const free = new Int32Array(2 * N); // the RAM free stack
   let top = 0;
   const order = new Int32Array(N);
-  let seed = 11;
-  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const rng = new Lcg(11);
   for (let i = 0; i < N; i++) order[i] = i;
-  for (let i = N - 1; i > 0; i--) {
-    const j = next() % (i + 1);
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
+  shuffle(order, rng);
   // device page d backs virtual page v; its backing RAM page holds chunk v
   const ramOf = new Int32Array(2 * N);
   for (let i = 0; i < 2 * N; i++) ramOf[i] = i;
-  for (let i = 2 * N - 1; i > 0; i--) {
-    const j = next() % (i + 1);
-    const t = ramOf[i]!;
-    ramOf[i] = ramOf[j]!;
-    ramOf[j] = t;
-  }
+  shuffle(ramOf, rng);
   for (let v = 0; v < N; v++) {
     const d = order[(v * 7919) % N]!;
     pte[v] = d;
@@ -400,7 +406,7 @@ function gpuBatch(): { batch: () => number; undo: () => void; check: () => void 
   const NS1 = 1234, WALK_NS = 180, BATCH_NS = 20000, PER_FAULT_NS = 100; // cost-model stand-ins
   I[NEXT_ID] = 1;
   for (let p = 4096 + N - 1; p >= 4096; p--) free[I[NFREE]++] = p; // fresh RAM, as in the model
-  let seed = 20181120;
+  const rng = new Lcg(20181120);
   const order = new Int32Array(N);
   for (let i = 0; i < N; i++) order[i] = i;
 
@@ -809,13 +815,7 @@ function gpuBatch(): { batch: () => number; undo: () => void; check: () => void 
       I[RAM_ALLOCATED]++;
       ptes[i] = page * 256 + 3; // present | rw
     }
-    for (let i = N - 1; i > 0; i--) {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      const j = seed % (i + 1);
-      const t = order[i]!;
-      order[i] = order[j]!;
-      order[j] = t;
-    }
+    shuffle(order, rng);
     for (let j = 0; j < N; j++) {
       const i = order[j]!, r = (I[HEAD]! + I[LEN]!) & (CAP - 1);
       ringA[r] = BASE + i * 4096 + (j & 7) * 8;
