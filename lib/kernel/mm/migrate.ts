@@ -1082,6 +1082,31 @@ function putQuiet(k: Kernel, mms: MmState, s: MemSection, i: number, page: Page)
   w[i] = withRef(word, rc - 1);
 }
 
+/** A struct migrate_vma for one call, before migrate_vma_collect. */
+function newMigrate(
+  vma: VmAreaStruct,
+  src: MigratePfns,
+  dst: MigratePfns,
+  start: number,
+  end: number,
+  secs: Migrate["secs"],
+  mms: Migrate["mms"],
+): Migrate {
+  return {
+    vma,
+    src,
+    dst,
+    start,
+    end,
+    npages: 0,
+    cpages: 0,
+    secs,
+    okMapping: -1,
+    prepOk: true,
+    mms,
+  };
+}
+
 /**
  * migrate_vma(ops, vma, start, end, src, dst, private) (mm/migrate.c,
  * EXPORT_SYMBOL): see the module doc for the steps. Returns 0 (even when
@@ -1146,23 +1171,12 @@ export function migrate_vma(
     sc.busy = true;
   }
   try {
-    let m: Migrate;
     if (n === 1 && src.length > 0) src[0] = 0;
     else src.fill(0, 0, n);
+    let m: Migrate;
     if (sc !== null && n === 1) {
-      m = sc.migrate ??= {
-        vma,
-        src,
-        dst,
-        start,
-        end,
-        npages: 0,
-        cpages: 0,
-        secs: sc.secs,
-        okMapping: -1,
-        prepOk: true,
-        mms,
-      };
+      // a one-page call reuses the kernel's scratch struct migrate_vma, reset field by field
+      m = sc.migrate ??= newMigrate(vma, src, dst, start, end, sc.secs, mms);
       m.vma = vma;
       m.src = src;
       m.dst = dst;
@@ -1174,19 +1188,7 @@ export function migrate_vma(
       m.prepOk = true;
       m.mms = mms;
     } else {
-      m = {
-        vma,
-        src,
-        dst,
-        start,
-        end,
-        npages: 0,
-        cpages: 0,
-        secs: sc === null ? null : sc.secs,
-        okMapping: -1,
-        prepOk: true,
-        mms,
-      };
+      m = newMigrate(vma, src, dst, start, end, sc === null ? null : sc.secs, mms);
     }
     migrate_vma_collect(k, m);
     if (m.cpages === 0) return 0;
